@@ -12,6 +12,19 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
+# Test output is also kept in a log so that, on failure, the end of the
+# output repeats why each failed test failed (scripts/fail-digest.sh).
+testlog=$(mktemp -t mesosd-test-all.XXXXXX.log)
+digest() {
+	local rc=$?
+	if [[ $rc -ne 0 ]]; then
+		printf '\n==== FAILED (exit %d): digest of the failed tests ====\n' "$rc"
+		scripts/fail-digest.sh "$testlog"
+	fi
+	rm -f "$testlog"
+}
+logged() { "$@" 2>&1 | tee -a "$testlog"; }
+
 step "setup"
 scripts/setup.sh
 
@@ -20,8 +33,9 @@ if [[ $(id -u) -eq 0 ]]; then
 	step "private containerd in $ctrd_dir"
 	export MESOSD_CONTAINERD_SOCKET
 	MESOSD_CONTAINERD_SOCKET=$(scripts/containerd-dev.sh start "$ctrd_dir")
-	trap 'scripts/containerd-dev.sh stop "$ctrd_dir" >/dev/null 2>&1 || true' EXIT
+	trap 'digest; scripts/containerd-dev.sh stop "$ctrd_dir" >/dev/null 2>&1 || true' EXIT
 else
+	trap digest EXIT
 	echo "not root: tests that need containerd and cgroups will skip"
 fi
 
@@ -29,10 +43,10 @@ step "verify"
 make verify
 
 step "unit and integration tests (race)"
-make test
+logged make test
 
 step "end-to-end tests"
-make e2e
+logged make e2e
 
 step "compatibility tests (mesos-go)"
-make compat
+logged make compat
