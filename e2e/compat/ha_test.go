@@ -55,7 +55,7 @@ func TestHALeaderKillUnderLaunchLoad(t *testing.T) {
 	for i := 0; i < nTasks; i++ {
 		pending = append(pending, fmt.Sprintf("t%03d", i))
 	}
-	l := &launcher{f: f, pending: pending, logical: map[string]string{}, killAt: 70, killNow: make(chan struct{})}
+	l := &launcher{f: f, pending: pending, logical: map[string]string{}, killAt: haKillAt(), killNow: make(chan struct{})}
 	for _, id := range pending {
 		l.logical[id] = id
 	}
@@ -74,6 +74,12 @@ func TestHALeaderKillUnderLaunchLoad(t *testing.T) {
 		fatalf(t, "no ACCEPT of the first 70 tasks answered 202 within 60s (%d ACCEPTs failed, last error: %v; the framework posts to %s, "+
 			"a follower must forward non-SUBSCRIBE calls to the leader: DESIGN.md Leadership, client-quirks.md #4): %s",
 			l.failedAccepts(), l.lastAcceptErr(), f.subscribedVia(), l.describe())
+	}
+	if k := haKillRunning(); k > 0 {
+		waitFor(t, fmt.Sprintf("%d tasks RUNNING before the kill", k), 3*time.Minute, func() (bool, string) {
+			n := f.countEver(mesos.TASK_RUNNING)
+			return n >= k, fmt.Sprintf("%d running", n)
+		})
 	}
 	leader := c.waitLeader(t, -1, 10*time.Second)
 	subsBefore := f.subscriptionCount()
@@ -99,7 +105,7 @@ func TestHALeaderKillUnderLaunchLoad(t *testing.T) {
 	// after the failover; launch replacements for lost ones.
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		stable := l.settle(t)
+		stable := l.settle(t, kill)
 		if stable {
 			break
 		}
@@ -558,10 +564,12 @@ func (l *launcher) launchOn(o mesos.Offer) {
 	}
 }
 
-// settle reconciles every launched task that has no answer newer than the
-// last failover-free point, replaces lost ones, and reports whether every
-// task is settled (RUNNING, or lost and replaced) with nothing pending.
-func (l *launcher) settle(t *testing.T) bool {
+// settle reconciles every launched task that has no answer from after
+// since (the failover), replaces lost ones, and reports whether every task
+// is settled (RUNNING, or lost and replaced) with nothing pending. A task
+// that was RUNNING before the failover is asked about too: only an answer
+// from the new leader says it survived.
+func (l *launcher) settle(t *testing.T, since time.Time) bool {
 	l.mu.Lock()
 	if l.replaced == nil {
 		l.replaced = map[string]bool{}
@@ -574,7 +582,7 @@ func (l *launcher) settle(t *testing.T) bool {
 	req := map[string]string{}
 	settled := true
 	for _, id := range ids {
-		st, ok := l.f.latest(id)
+		st, ok := l.f.latestAfter(id, since)
 		if ok && st.GetState() == mesos.TASK_RUNNING {
 			continue
 		}
@@ -978,4 +986,22 @@ func haContainerd(t *testing.T) string {
 		t.Fatalf("%s start %s: %v", script, dir, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// haKillAt is how many tasks must be accepted before the leader is killed:
+// 70 by default; MESOSD_HA_KILL_AT moves the kill later or earlier, to
+// explore other phases of the launch load.
+func haKillAt() int {
+	if n, err := strconv.Atoi(os.Getenv("MESOSD_HA_KILL_AT")); err == nil && n > 0 {
+		return n
+	}
+	return 70
+}
+
+// haKillRunning, from MESOSD_HA_KILL_RUNNING, delays the kill until that
+// many tasks were reported RUNNING (0, the default: do not wait), so the
+// failover meets status updates in flight instead of launches.
+func haKillRunning() int {
+	n, _ := strconv.Atoi(os.Getenv("MESOSD_HA_KILL_RUNNING"))
+	return n
 }
