@@ -39,7 +39,16 @@ import (
 // It needs MESOSD_BIN, root, containerd, runc and ctr; it uses the
 // containerd at MESOSD_CONTAINERD_SOCKET or starts a private one with
 // scripts/containerd-dev.sh.
+//
+// It runs twice: the kill meets launches in flight (70 of 200 accepted,
+// usually none started yet), then status updates in flight (30 tasks
+// RUNNING, the others starting).
 func TestHALeaderKillUnderLaunchLoad(t *testing.T) {
+	t.Run("during-launches", func(t *testing.T) { haLeaderKill(t, haKillAt(70), haKillRunning(0)) })
+	t.Run("during-status-updates", func(t *testing.T) { haLeaderKill(t, haKillAt(70), haKillRunning(30)) })
+}
+
+func haLeaderKill(t *testing.T, killAt, killRunning int) {
 	c := newHACompatCluster(t)
 	cc := codecCases[0] // protobuf: what mesos-go frameworks use in production
 	const nTasks = 200
@@ -55,7 +64,7 @@ func TestHALeaderKillUnderLaunchLoad(t *testing.T) {
 	for i := 0; i < nTasks; i++ {
 		pending = append(pending, fmt.Sprintf("t%03d", i))
 	}
-	l := &launcher{f: f, pending: pending, logical: map[string]string{}, killAt: haKillAt(), killNow: make(chan struct{})}
+	l := &launcher{f: f, pending: pending, logical: map[string]string{}, killAt: killAt, killNow: make(chan struct{})}
 	for _, id := range pending {
 		l.logical[id] = id
 	}
@@ -75,7 +84,7 @@ func TestHALeaderKillUnderLaunchLoad(t *testing.T) {
 			"a follower must forward non-SUBSCRIBE calls to the leader: DESIGN.md Leadership, client-quirks.md #4): %s",
 			l.failedAccepts(), l.lastAcceptErr(), f.subscribedVia(), l.describe())
 	}
-	if k := haKillRunning(); k > 0 {
+	if k := killRunning; k > 0 {
 		waitFor(t, fmt.Sprintf("%d tasks RUNNING before the kill", k), 3*time.Minute, func() (bool, string) {
 			n := f.countEver(mesos.TASK_RUNNING)
 			return n >= k, fmt.Sprintf("%d running", n)
@@ -989,19 +998,21 @@ func haContainerd(t *testing.T) string {
 }
 
 // haKillAt is how many tasks must be accepted before the leader is killed:
-// 70 by default; MESOSD_HA_KILL_AT moves the kill later or earlier, to
-// explore other phases of the launch load.
-func haKillAt() int {
+// def unless MESOSD_HA_KILL_AT says otherwise, to explore other phases of
+// the launch load by hand.
+func haKillAt(def int) int {
 	if n, err := strconv.Atoi(os.Getenv("MESOSD_HA_KILL_AT")); err == nil && n > 0 {
 		return n
 	}
-	return 70
+	return def
 }
 
-// haKillRunning, from MESOSD_HA_KILL_RUNNING, delays the kill until that
-// many tasks were reported RUNNING (0, the default: do not wait), so the
-// failover meets status updates in flight instead of launches.
-func haKillRunning() int {
-	n, _ := strconv.Atoi(os.Getenv("MESOSD_HA_KILL_RUNNING"))
-	return n
+// haKillRunning delays the kill until that many tasks were reported
+// RUNNING (0: do not wait), so the failover meets status updates in flight
+// instead of launches; MESOSD_HA_KILL_RUNNING overrides def.
+func haKillRunning(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("MESOSD_HA_KILL_RUNNING")); err == nil && n >= 0 {
+		return n
+	}
+	return def
 }
