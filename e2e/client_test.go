@@ -24,7 +24,7 @@ import (
 // goroutine into an event log, calls on separate connections, and every
 // update that carries a uuid acknowledged as it arrives.
 type schedClient struct {
-	t     *testing.T
+	t     testing.TB
 	base  string // http://host:port
 	codec codec.Codec
 	hc    *http.Client
@@ -43,7 +43,7 @@ type schedClient struct {
 	acked     map[string]bool // status uuids acknowledged
 }
 
-func newSchedClient(t *testing.T, masterURL string, c codec.Codec) *schedClient {
+func newSchedClient(t testing.TB, masterURL string, c codec.Codec) *schedClient {
 	s := &schedClient{
 		t: t, base: masterURL, codec: c,
 		hc:      &http.Client{},

@@ -46,7 +46,7 @@ func childEnv() []string {
 	return env
 }
 
-func (p *proc) start(t *testing.T, bin string, args ...string) {
+func (p *proc) start(t testing.TB, bin string, args ...string) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -91,7 +91,7 @@ func (p *proc) exited() bool {
 }
 
 // kill9 kills the process with SIGKILL and waits for it.
-func (p *proc) kill9(t *testing.T) {
+func (p *proc) kill9(t testing.TB) {
 	t.Helper()
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
@@ -158,7 +158,7 @@ func (p *proc) tail(n int) string {
 // dumpLogsOnFailure prints the tail of each log if the test failed. Register
 // it before the processes' own cleanups so it runs after them (LIFO) and
 // includes their shutdown lines.
-func dumpLogsOnFailure(t *testing.T, procs ...*proc) {
+func dumpLogsOnFailure(t testing.TB, procs ...*proc) {
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -170,7 +170,7 @@ func dumpLogsOnFailure(t *testing.T, procs ...*proc) {
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for i := 0; i < 20; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -190,7 +190,7 @@ func freePort(t *testing.T) int {
 // cluster is one `mesosd master` and one `mesosd agent`, separate processes
 // so either can be killed and restarted alone.
 type cluster struct {
-	t          *testing.T
+	t          testing.TB
 	bin        string
 	sock       string // containerd
 	masterPort int
@@ -204,7 +204,7 @@ type cluster struct {
 
 const agentResources = "cpus:2;mem:1024;disk:1024;ports:[31000-31100]"
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	bin := requireE2E(t)
 	sock := sharedContainerd(t)
@@ -301,7 +301,7 @@ func (c *cluster) containerIDs() []string {
 
 // removeContainers kills and deletes containers by ID in the mesosd
 // namespace; missing ones are fine.
-func removeContainers(t *testing.T, sock string, ids []string) {
+func removeContainers(t testing.TB, sock string, ids []string) {
 	for _, id := range ids {
 		if !containerExists(sock, id) {
 			continue
@@ -482,7 +482,7 @@ func (c *cluster) waitState(desc string, timeout time.Duration, cond func(*maste
 	return waitMasterState(c.t, c.masterURL(), desc, timeout, c.master, cond)
 }
 
-func waitMasterState(t *testing.T, masterURL, desc string, timeout time.Duration, p *proc, cond func(*masterState) bool) *masterState {
+func waitMasterState(t testing.TB, masterURL, desc string, timeout time.Duration, p *proc, cond func(*masterState) bool) *masterState {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last *masterState
@@ -657,7 +657,7 @@ func readFileEndpoint(agentURL, path string) (string, error) {
 }
 
 // eventually polls f until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, desc string, f func() error) {
+func eventually(t testing.TB, timeout time.Duration, desc string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var err error

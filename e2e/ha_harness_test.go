@@ -25,7 +25,7 @@ import (
 // Raft group and N agents given every master address. Any process can be
 // killed and restarted alone; an agent can run inside a network namespace.
 type haCluster struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	sock string // containerd
 	root string
@@ -64,7 +64,7 @@ type haAgentConfig struct {
 
 const haMasters = 3
 
-func newHACluster(t *testing.T, cfg haConfig) *haCluster {
+func newHACluster(t testing.TB, cfg haConfig) *haCluster {
 	t.Helper()
 	bin := requireE2E(t)
 	sock := sharedContainerd(t)

@@ -45,7 +45,7 @@ func resubscribe(c *haCluster, s *schedClient, info *mesos.FrameworkInfo, i int)
 	s.subscribe(info) // fails the test unless SUBSCRIBED carries the same ID
 }
 
-func waitStreamEnded(t *testing.T, s *schedClient, what string) {
+func waitStreamEnded(t testing.TB, s *schedClient, what string) {
 	t.Helper()
 	eventually(t, 15*time.Second, what, func() error {
 		if ended, _ := s.streamEnded(); !ended {
@@ -179,7 +179,7 @@ type registrySnapshot struct {
 	opAgents, opFrameworks, opCompleted string // operator API
 }
 
-func (c *haCluster) snapshot(t *testing.T) registrySnapshot {
+func (c *haCluster) snapshot(t testing.TB) registrySnapshot {
 	t.Helper()
 	st, err := c.state()
 	if err != nil {
@@ -328,7 +328,7 @@ func TestHAAllMastersRestart(t *testing.T) {
 // vethNetns makes a network namespace joined to the host by a veth pair in
 // a private /24 and returns the namespace, its interface and the host and
 // namespace addresses. Everything is removed in t.Cleanup.
-func vethNetns(t *testing.T) (ns, nsIf, hostIP, nsIP string) {
+func vethNetns(t testing.TB) (ns, nsIf, hostIP, nsIP string) {
 	t.Helper()
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("partition test needs iproute2 (ip)")

@@ -60,7 +60,7 @@ func scriptPath() string {
 
 // requireE2E skips unless the e2e environment is there, and returns the
 // absolute path of the mesosd binary under test.
-func requireE2E(t *testing.T) string {
+func requireE2E(t testing.TB) string {
 	t.Helper()
 	if os.Getenv("MESOSD_E2E") != "1" {
 		t.Skip("end-to-end test: set MESOSD_E2E=1 and MESOSD_BIN=/abs/path/to/mesosd (make e2e)")
@@ -95,7 +95,7 @@ func ctrAnswers(sock string) bool {
 
 // sharedContainerd returns the socket of the containerd shared by every test
 // of this binary, starting it on first use.
-func sharedContainerd(t *testing.T) string {
+func sharedContainerd(t testing.TB) string {
 	t.Helper()
 	ctrdOnce.Do(func() {
 		if s := os.Getenv("MESOSD_CONTAINERD_SOCKET"); s != "" && ctrAnswers(s) {
