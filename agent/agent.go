@@ -412,6 +412,19 @@ func (a *Agent) recover(ctx context.Context) error {
 	known := map[string]bool{}
 	for _, rec := range recs {
 		t := &task{rec: rec}
+		if fw := a.frameworks[t.key().framework]; fw != nil && !fw.info.GetCheckpoint() {
+			// Mesos recovers only the executors of frameworks that asked
+			// for checkpointing (FrameworkInfo.checkpoint): the others'
+			// containers die with the agent and their tasks are unknown to
+			// it, so the master's reconciliation reports them lost. The
+			// record exists only to map a crash mid-launch to its container.
+			a.log.Info("not recovering task of a framework without checkpointing", "framework_id", t.key().framework,
+				"task_id", t.key().task, "container_id", rec.GetContainerId())
+			if err := a.db.DeleteTask(t.key().framework, t.key().task); err != nil {
+				return fmt.Errorf("drop task checkpoint of a non-checkpointing framework: %w", err)
+			}
+			continue // its container, if any, is destroyed as an orphan below
+		}
 		a.tasks[t.key()] = t
 		cid := rec.GetContainerId()
 		if cid != "" {

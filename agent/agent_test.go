@@ -326,6 +326,8 @@ func frameworkInfo(caps ...mesos.FrameworkInfo_Capability_Type) *mesos.Framework
 		User: proto.String(""),
 		Name: proto.String("test-framework"),
 		Id:   &mesos.FrameworkID{Value: proto.String("fw-1")},
+		// Restart tests need the agent to recover the executors.
+		Checkpoint: proto.Bool(true),
 	}
 	for _, c := range caps {
 		fw.Capabilities = append(fw.Capabilities, &mesos.FrameworkInfo_Capability{Type: c.Enum()})
@@ -615,6 +617,52 @@ func TestRestartReattachesAndResendsPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.expectUpdate(t, mesos.TaskState_TASK_FINISHED, again.GetStatus().GetUuid())
+}
+
+// Without FrameworkInfo.checkpoint the agent does not recover a
+// framework's executors (Mesos): after a restart its container is destroyed
+// and its task is not re-registered, so the master's reconciliation, which
+// the agent answers as for any unknown task, reports it lost.
+func TestRestartDoesNotRecoverNonCheckpointingFramework(t *testing.T) {
+	m := newFakeMaster(t)
+	cz := fake.New()
+	cfg := testConfig(t.TempDir(), m.addr())
+	ta := startAgent(t, cfg, cz)
+	s := m.waitStream(t)
+	fw := frameworkInfo()
+	fw.Checkpoint = proto.Bool(false)
+	m.send(s, runTask(fw, "volatile", nil))
+	u := m.expectUpdate(t, mesos.TaskState_TASK_STARTING)
+	m.ackAndExpect(t, s, u, mesos.TaskState_TASK_RUNNING)
+	ta.stop(t)
+	cid := cz.Launches()[0].ContainerID
+	if cs, _ := cz.Containers(context.Background()); len(cs) != 1 || !cs[0].Running {
+		t.Fatalf("containers before restart: %+v", cs)
+	}
+
+	startAgent(t, cfg, cz)
+	s2 := m.waitStream(t)
+	if n, f := len(s2.sub.GetTasks()), len(s2.sub.GetFrameworks()); n != 0 || f != 0 {
+		t.Fatalf("re-subscribe carries %d tasks / %d frameworks of a non-checkpointing framework, want none", n, f)
+	}
+	eventually(t, "container of the unrecovered task destroyed", func() bool {
+		cs, _ := cz.Containers(context.Background())
+		return len(cs) == 0
+	})
+	// The master asks about the task it knew; the agent does not know it.
+	m.send(s2, &mesosdpb.AgentEvent{
+		Type: mesosdpb.AgentEvent_RECONCILE_TASKS.Enum(),
+		ReconcileTasks: &mesosdpb.AgentEvent_ReconcileTasks{
+			FrameworkId: fw.GetId(), TaskIds: []*mesos.TaskID{{Value: proto.String("volatile")}},
+		},
+	})
+	lost := m.nextUpdate(t)
+	if st := lost.GetStatus(); st.GetTaskId().GetValue() != "volatile" || st.GetState() != mesos.TaskState_TASK_LOST {
+		t.Fatalf("reconciliation of the unrecovered task answered %v, want TASK_LOST", st)
+	}
+	if cs, _ := cz.Containers(context.Background()); len(cs) != 0 {
+		t.Fatalf("container %s still there: %+v", cid, cs)
+	}
 }
 
 func sortedStrings(s ...string) []string {
