@@ -6,7 +6,7 @@ import (
 
 // benchSingle proposes batch entries per iteration on a fsynced one-voter
 // log and waits until they are applied: batch=1 measures serial commit
-// latency, batch=100 the group commit (one bbolt transaction per Ready).
+// latency, batch=100 the group commit (one WAL append + fdatasync per Ready).
 func benchSingle(b *testing.B, batch int) {
 	s := openSingle(b, b.TempDir(), []uint64{1})
 	defer s.log.Close()
@@ -37,7 +37,7 @@ func BenchmarkProposeCommitSingleNode(b *testing.B)         { benchSingle(b, 1) 
 func BenchmarkProposeCommitSingleNodeBatch100(b *testing.B) { benchSingle(b, 100) }
 
 // bench3 does the same on the in-process 3-node cluster: every node has its
-// own fsynced bbolt file on the same disk, and the harness runs the nodes
+// own fsynced store (WAL) on the same disk, and the harness runs the nodes
 // one after another on one goroutine, so the three fsyncs per commit are
 // serial (a real deployment overlaps them across machines).
 func bench3(b *testing.B, batch int) {

@@ -3,14 +3,13 @@ package replog_test
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/mesosd/mesosd/master/replog"
-	"github.com/mesosd/mesosd/master/replog/boltstore"
+	"github.com/mesosd/mesosd/master/replog/walstore"
 )
 
 var errCrash = errors.New("test: crash between early sends and persist")
@@ -154,10 +153,10 @@ func checkEarlyAppends(t *testing.T, queue []*raftpb.Message, lead uint64, follo
 }
 
 // lastStoredIndex reads the last log index straight from a stopped node's
-// bbolt file.
+// store.
 func lastStoredIndex(t *testing.T, nd *node) uint64 {
 	t.Helper()
-	st, err := boltstore.Open(filepath.Join(nd.dir, replog.DBFile), nd.id, boltstore.Options{NoSync: true})
+	st, err := walstore.Open(nd.dir, nd.id, walstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

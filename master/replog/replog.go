@@ -1,5 +1,6 @@
 // Package replog is the master's replicated log: a raft.RawNode plus its
-// bbolt storage (package boltstore), driven synchronously by the one
+// durable storage (package walstore: a write-ahead log for entries and
+// HardStates, bbolt for snapshots), driven synchronously by the one
 // goroutine that owns the master state, the way etcd raft's node.run drives
 // a RawNode. It has no goroutines and no locks.
 //
@@ -29,8 +30,8 @@
 //		}
 //	}
 //
-// Everything proposed between two Process calls is persisted by one bbolt
-// transaction (one fsync): that group commit is what makes throughput scale
+// Everything proposed between two Process calls is persisted by one WAL
+// append (one fdatasync): that group commit is what makes throughput scale
 // with load instead of with disk latency.
 //
 // # Invariants
@@ -39,8 +40,9 @@
 //     Ready), with the leader optimisation that contract allows (Raft thesis
 //     §10.2.1): first send the leader's replication messages (MsgApp,
 //     MsgHeartbeat, MsgSnap), so the followers' fsyncs overlap the leader's;
-//     then persist snapshot, entries and HardState in one fsynced
-//     transaction; only then send every other message (in synchronous mode
+//     then persist snapshot, entries and HardState with one store Save (one
+//     fdatasync; a received snapshot adds a bbolt commit); only then send
+//     every other message (in synchronous mode
 //     Ready.Messages also carries vote and append acknowledgements, which
 //     must never leave before the state they acknowledge is durable); then
 //     restore a received snapshot; then apply committed entries; then
@@ -54,13 +56,14 @@
 //   - A HardState that changes only the commit index is not written on its
 //     own: it rides along with the next write (or Close / Snapshot). The
 //     commit index is recoverable from the leader, and skipping that write
-//     halves the transactions a follower makes per entry. Snapshot flushes
+//     halves the fdatasyncs a follower makes per entry. Snapshot flushes
 //     it first, so the stored commit index never lags the stored snapshot.
 package replog
 
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -68,7 +71,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mesosd/mesosd/master/replog/boltstore"
+	"github.com/mesosd/mesosd/master/replog/walstore"
 )
 
 var (
@@ -82,14 +85,21 @@ var (
 	// ErrNotApplied means Snapshot was asked for an index this Log has not
 	// handed to apply yet.
 	ErrNotApplied = errors.New("replog: index not applied yet")
+	// ErrLegacyStore means Config.Dir holds a log written by an older
+	// mesosd (one bbolt file, legacyDBFile) that this version cannot read.
+	ErrLegacyStore = errors.New("replog: work dir holds a legacy bbolt raft log (raft.db); start this version with a fresh work_dir")
 )
 
-// DBFile is the name of the bbolt file inside Config.Dir.
-const DBFile = "raft.db"
+// legacyDBFile is where mesosd kept the whole log (package boltstore)
+// before walstore. There are no released users of that layout, so there is
+// no migration: Open refuses such a directory instead of starting an empty
+// log next to it (which would make this node forget its votes and entries).
+const legacyDBFile = "raft.db"
 
 // Config configures Open.
 type Config struct {
-	// Dir holds the bbolt file (DBFile); created if missing.
+	// Dir holds the store (walstore.SnapFile and the walstore.WALDir
+	// directory); created if missing.
 	Dir string
 	// ID is this node's raft ID: non-zero and never reused in a cluster.
 	ID uint64
@@ -117,6 +127,19 @@ type Config struct {
 	MaxInflightMsgs int
 	// NoSync turns off fsync. Tests only: it voids every durability claim.
 	NoSync bool
+}
+
+// logStore is what Log needs from its durable store (a *walstore.Store;
+// boltstore implements it too). Save persists one Ready durably before it
+// returns; the raft.Storage methods follow raft's error contract.
+type logStore interface {
+	raft.Storage
+	IsEmpty() bool
+	SnapshotMetadata() *raftpb.SnapshotMetadata
+	Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error
+	CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte) error
+	Compact(index uint64) error
+	Close() error
 }
 
 // Status is the node's view after a Process call.
@@ -158,7 +181,7 @@ type confAt struct {
 type Log struct {
 	cfg Config
 	rn  *raft.RawNode
-	st  *boltstore.Store
+	st  logStore
 
 	err error // sticky; see ErrFailed and ErrClosed
 
@@ -185,7 +208,7 @@ type Log struct {
 	beforePersist func() error
 }
 
-// storage is the raft.Storage raft sees: the bbolt store, except that a
+// storage is the raft.Storage raft sees: the store, except that a
 // snapshot whose membership is out of date is withheld. raft refuses to
 // restore a snapshot that does not list the receiving node, so a node added
 // after the latest snapshot could otherwise never catch up once the log
@@ -193,7 +216,7 @@ type Log struct {
 // it makes raft retry later, and Status.SnapshotNeeded asks the master for
 // a fresh snapshot, which records the current membership.
 type storage struct {
-	*boltstore.Store
+	logStore
 	l *Log
 }
 
@@ -201,11 +224,11 @@ func (s *storage) Snapshot() (*raftpb.Snapshot, error) {
 	if s.l.err != nil {
 		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
-	if s.Store.SnapshotMetadata().GetConfState().Equivalent(s.l.ConfState()) != nil {
+	if s.logStore.SnapshotMetadata().GetConfState().Equivalent(s.l.ConfState()) != nil {
 		s.l.needSnap = true
 		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
-	snap, err := s.Store.Snapshot()
+	snap, err := s.logStore.Snapshot()
 	if err != nil {
 		// raft panics on other errors; fail the Log instead.
 		_ = s.l.fail(err)
@@ -221,7 +244,10 @@ func Open(cfg Config) (*Log, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	st, err := boltstore.Open(filepath.Join(cfg.Dir, DBFile), cfg.ID, boltstore.Options{NoSync: cfg.NoSync})
+	if err := checkLegacy(cfg.Dir); err != nil {
+		return nil, err
+	}
+	st, err := walstore.Open(cfg.Dir, cfg.ID, walstore.Options{NoSync: cfg.NoSync})
 	if err != nil {
 		return nil, fmt.Errorf("replog: open: %w", err)
 	}
@@ -231,6 +257,18 @@ func Open(cfg Config) (*Log, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// checkLegacy refuses a directory that holds only a log of the older
+// layout (ErrLegacyStore). A raft.db next to a walstore is left alone.
+func checkLegacy(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, legacyDBFile)); err != nil {
+		return nil // absent (or unreadable, which walstore.Open will report)
+	}
+	if _, err := os.Stat(filepath.Join(dir, walstore.WALDir)); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrLegacyStore, filepath.Join(dir, legacyDBFile))
 }
 
 func (c *Config) fill() error {
@@ -268,7 +306,7 @@ func (c *Config) fill() error {
 	return nil
 }
 
-func open(cfg Config, st *boltstore.Store) (*Log, error) {
+func open(cfg Config, st logStore) (*Log, error) {
 	if st.IsEmpty() && len(cfg.Peers) > 0 {
 		// Bootstrap the way raft recommends over RawNode.Bootstrap: a
 		// snapshot at index 1 that carries the initial membership, so the
@@ -306,7 +344,7 @@ func open(cfg Config, st *boltstore.Store) (*Log, error) {
 		ID:              cfg.ID,
 		ElectionTick:    cfg.ElectionTick,
 		HeartbeatTick:   cfg.HeartbeatTick,
-		Storage:         &storage{Store: st, l: l},
+		Storage:         &storage{logStore: st, l: l},
 		Applied:         meta.GetIndex(), // replay starts after the snapshot the master restores
 		MaxSizePerMsg:   cfg.MaxSizePerMsg,
 		MaxInflightMsgs: cfg.MaxInflightMsgs,
@@ -421,7 +459,7 @@ func (l *Log) HasReady() bool { return l.err == nil && l.rn.HasReady() }
 //
 //  1. send(early): the leader's replication messages (MsgApp, MsgHeartbeat,
 //     MsgSnap), if any, so followers write while the leader does;
-//  2. persist snapshot + entries + HardState in one fsynced transaction;
+//  2. persist snapshot + entries + HardState with one Save (one fdatasync);
 //  3. send(rest): every other message (acknowledgements, votes, ...).
 //     send is thus called zero, one or two times per Process. It must not
 //     block on the network, and must marshal (or deep-copy) before it

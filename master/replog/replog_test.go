@@ -3,6 +3,8 @@ package replog_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/mesosd/mesosd/master/replog"
+	"github.com/mesosd/mesosd/master/replog/walstore"
 )
 
 // single is a one-voter log with its state machine, as `mesosd dev` runs.
@@ -257,6 +260,24 @@ func TestSecondOpenIsRefused(t *testing.T) {
 	_, err := replog.Open(s.cfg)
 	if err == nil || !strings.Contains(err.Error(), "locked by another mesosd") {
 		t.Fatalf("second Open err = %v", err)
+	}
+}
+
+// TestLegacyStoreIsRefused: a work dir from the bbolt-only layout is not
+// silently treated as empty (the node would forget its votes and log).
+func TestLegacyStoreIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "raft.db"), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := replog.Config{Dir: dir, ID: 1, Peers: []uint64{1}, Logger: quiet,
+		Restore: func(uint64, []byte) error { return nil }}
+	_, err := replog.Open(cfg)
+	if !errors.Is(err, replog.ErrLegacyStore) || !strings.Contains(err.Error(), "fresh work_dir") {
+		t.Fatalf("Open err = %v, want ErrLegacyStore", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, walstore.WALDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("refused Open created the WAL directory: %v", err)
 	}
 }
 

@@ -1,6 +1,11 @@
-// Package boltstore is the durable half of the master's Raft log: a
+// Package boltstore is a durable Raft log store in one bbolt file: a
 // raft.Storage (the read side raft consults) plus the write side the
-// replog Ready loop calls, all in one bbolt file.
+// replog Ready loop calls.
+//
+// replog now uses package walstore, which persists a Ready with one
+// fdatasync where a bbolt transaction needs two. boltstore stays as the
+// simple reference implementation the shared conformance suite (package
+// storetest) is checked against.
 //
 // # Schema
 //
