@@ -232,6 +232,11 @@ type Master struct {
 	fwSeqReserved       uint64
 	agentSeqReserved    uint64
 	completedFrameworks []*framework
+
+	// opSubs are the operator API event streams (operator SUBSCRIBE),
+	// leader-only: closed when leadership is lost (operator_events.go).
+	opSubs   map[uint64]*opSubscriber
+	opSubSeq uint64
 	// wasUnreachable marks agents re-registering after being unreachable,
 	// between MarkAgentReachable committing and their tasks being merged.
 	wasUnreachable map[string]bool
@@ -798,6 +803,7 @@ func (m *Master) revokeLeadership(reason string) {
 		return
 	}
 	m.leaderOn = false
+	m.closeOperatorStreams()
 	// Timers hold the master (and everything it owns) until they fire, so
 	// a stopped or demoted master must stop them rather than let them lapse.
 	if m.reregTimer != nil {

@@ -85,10 +85,32 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 			m.mapError(w, r, err)
 			return
 		}
-		if err := m.do(r.Context(), func() { resp = m.operatorRead(call.GetType()) }); err != nil {
+		var b []byte
+		var encErr error
+		if err := m.do(r.Context(), func() {
+			if resp = m.operatorRead(call.GetType()); resp != nil {
+				// Encoded on the loop: the response shares the loop's
+				// task, agent and framework messages, which it mutates.
+				b, encErr = out.Marshal(resp)
+			}
+		}); err != nil {
 			m.mapError(w, r, err)
 			return
 		}
+		if resp == nil {
+			m.mapError(w, r, ErrNotLeader) // raced a loss of leadership
+			return
+		}
+		if encErr != nil {
+			m.mapError(w, r, fmt.Errorf("encode operator response: %w", encErr))
+			return
+		}
+		w.Header().Set("Content-Type", out.ContentType())
+		_, _ = w.Write(b)
+		return
+	case masterpb.Call_SUBSCRIBE:
+		m.serveOperatorSubscribe(w, r, out) // operator_events.go
+		return
 	case masterpb.Call_TEARDOWN:
 		if call.Teardown == nil {
 			http.Error(w, "Failed to validate master::Call: Expecting 'teardown' to be present", http.StatusBadRequest)
@@ -191,29 +213,34 @@ func (m *Master) getAgents() *masterpb.Response_GetAgents {
 			out.RecoveredAgents = append(out.RecoveredAgents, a.info)
 			continue
 		}
-		var allocated, offered []*mesos.Resource
-		for _, t := range a.tasks {
-			if !t.resourcesRecovered {
-				allocated = append(allocated, t.t.GetResources()...)
-			}
-		}
-		for _, o := range a.offers {
-			offered = append(offered, o.msg.GetResources()...)
-		}
-		out.Agents = append(out.Agents, &masterpb.Response_GetAgents_Agent{
-			AgentInfo:          a.info,
-			Active:             proto.Bool(a.conn != nil),
-			Deactivated:        proto.Bool(false),
-			Version:            proto.String(a.version),
-			Pid:                proto.String(fmt.Sprintf("slave(1)@%s:%d", a.info.GetHostname(), a.info.GetPort())),
-			RegisteredTime:     timeInfo(a.registeredTime),
-			ReregisteredTime:   timeInfo(a.reregisteredTime),
-			TotalResources:     a.info.GetResources(),
-			AllocatedResources: allocated,
-			OfferedResources:   offered,
-		})
+		out.Agents = append(out.Agents, m.agentProto(a))
 	}
 	return out
+}
+
+// agentProto is a registered agent as GET_AGENTS lists it.
+func (m *Master) agentProto(a *agent) *masterpb.Response_GetAgents_Agent {
+	var allocated, offered []*mesos.Resource
+	for _, t := range a.tasks {
+		if !t.resourcesRecovered {
+			allocated = append(allocated, t.t.GetResources()...)
+		}
+	}
+	for _, o := range a.offers {
+		offered = append(offered, o.msg.GetResources()...)
+	}
+	return &masterpb.Response_GetAgents_Agent{
+		AgentInfo:          a.info,
+		Active:             proto.Bool(a.conn != nil),
+		Deactivated:        proto.Bool(false),
+		Version:            proto.String(a.version),
+		Pid:                proto.String(fmt.Sprintf("slave(1)@%s:%d", a.info.GetHostname(), a.info.GetPort())),
+		RegisteredTime:     timeInfo(a.registeredTime),
+		ReregisteredTime:   timeInfo(a.reregisteredTime),
+		TotalResources:     a.info.GetResources(),
+		AllocatedResources: allocated,
+		OfferedResources:   offered,
+	}
 }
 
 func (m *Master) frameworkProto(f *framework) *masterpb.Response_GetFrameworks_Framework {
