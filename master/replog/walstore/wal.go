@@ -81,8 +81,16 @@ func sealRecord(buf []byte, start int, typ byte) []byte {
 }
 
 func recordCRC(typ byte, payload []byte) uint32 {
-	return crc32.Update(crc32.Update(0, crcTable, []byte{typ}), crcTable, payload)
+	return crc32.Update(crc32.Update(0, crcTable, byteValues[typ:typ+1]), crcTable, payload)
 }
+
+// byteValues[i] == i: a type byte as a slice without allocating.
+var byteValues = func() (b [256]byte) {
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}()
 
 // segmentHead encodes the first records of a new segment: the segment
 // record and the current HardState (if any).

@@ -34,7 +34,7 @@
 //	        reset-hardstate  raftpb.HardState in force at that position
 //
 // Every snap.db write is one fsynced bbolt transaction; they happen only for
-// snapshots and compaction, never per Ready. The bbolt file lock also guards
+// snapshots, compaction and Open, never per Ready. The bbolt file lock also guards
 // the whole directory against a second process (ErrLocked).
 //
 // # Segments and records
