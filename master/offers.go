@@ -81,16 +81,20 @@ func (m *Master) createOffer(o allocator.Offer) *mesos.Offer {
 	}
 	m.nextOffer++
 	id := fmt.Sprintf("%s-O%d", m.info.GetId(), m.nextOffer)
-	res := o.Resources.ToProto()
+	var res []*mesos.Resource
+	converted := false // ToProtoPreRefinement is ToProto plus a rewrite: convert once
 	if !f.has(mesos.FrameworkInfo_Capability_RESERVATION_REFINEMENT) {
 		// Frameworks without RESERVATION_REFINEMENT read the pre-refinement
 		// format (role and reservation fields, no reservation stack); the
 		// allocator never offers them refined reservations.
 		if pre, err := o.Resources.ToProtoPreRefinement(); err == nil {
-			res = pre
+			res, converted = pre, true
 		} else {
 			m.log.Warn("cannot express offer in the pre-refinement format", "framework", f.id, "err", err)
 		}
+	}
+	if !converted {
+		res = o.Resources.ToProto()
 	}
 	if f.has(mesos.FrameworkInfo_Capability_MULTI_ROLE) {
 		// allocation_info must follow MULTI_ROLE: msh ignores offers
