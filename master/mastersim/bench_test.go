@@ -194,7 +194,8 @@ func BenchmarkLaunchThroughput(b *testing.B) {
 // every agent re-registered with its tasks and every framework re-subscribed.
 // Custom metrics split it: stop-ms, elect-ms, and reregister-ms (new master
 // leading → last agent REGISTERED: the figure to compare with Mesos 1.5's
-// ≈4.5 s at 10k agents).
+// ≈4.5 s at 10k agents), with reregister-cpu-ms and reregister-gcs (process
+// CPU time and GC cycles over that window, for comparisons on a busy box).
 func BenchmarkFailoverReregistration(b *testing.B) {
 	for _, n := range agentCounts(b) {
 		b.Run(fmt.Sprintf("agents=%d/tasks=%d", n, n**benchTasksPerAgent), func(b *testing.B) {
@@ -233,12 +234,15 @@ func BenchmarkFailoverReregistration(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.Logf("failover: stop %v, elect %v, agents back %v, frameworks back %v, total %v",
+				b.Logf("failover: stop %v, elect %v, agents back %v (CPU %v, %d GC cycles), frameworks back %v, total %v",
 					r.Stop.Round(time.Millisecond), r.Elect.Round(time.Millisecond), r.AgentsReregistered.Round(time.Millisecond),
+					r.AgentsReregisteredCPU.Round(time.Millisecond), r.AgentsReregisteredGCs,
 					r.FrameworksResubscribed.Round(time.Millisecond), r.Total.Round(time.Millisecond))
 				sum.Stop += r.Stop
 				sum.Elect += r.Elect
 				sum.AgentsReregistered += r.AgentsReregistered
+				sum.AgentsReregisteredCPU += r.AgentsReregisteredCPU
+				sum.AgentsReregisteredGCs += r.AgentsReregisteredGCs
 				sum.Total += r.Total
 			}
 			b.StopTimer()
@@ -254,6 +258,10 @@ func BenchmarkFailoverReregistration(b *testing.B) {
 			b.ReportMetric(per(sum.Stop), "stop-ms")
 			b.ReportMetric(per(sum.Elect), "elect-ms")
 			b.ReportMetric(per(sum.AgentsReregistered), "reregister-ms")
+			// Process CPU (master and simulator) over reregister-ms, and GC
+			// cycles in it: on a shared box, steadier than wall time.
+			b.ReportMetric(per(sum.AgentsReregisteredCPU), "reregister-cpu-ms")
+			b.ReportMetric(float64(sum.AgentsReregisteredGCs)/float64(b.N), "reregister-gcs")
 			b.ReportMetric(per(sum.Total), "total-ms")
 			b.ReportMetric(float64(setup.HeapInuse)/(1<<20), "setup-heap-MiB")
 			b.ReportMetric(float64(setup.Goroutines), "setup-goroutines")

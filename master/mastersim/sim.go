@@ -48,8 +48,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mesosd/mesosd/internal/resources"
@@ -205,23 +207,49 @@ type milestone struct {
 	target int64
 	n      atomic.Int64
 	at     atomic.Int64 // Unix ns of the target-th hit
+	cpu    atomic.Int64 // process CPU time (ns) at the target-th hit
+	gcs    atomic.Int64 // GC cycles completed by the target-th hit
 	done   chan struct{}
 }
 
 func newMilestone(target int) *milestone {
 	ms := &milestone{target: int64(target), done: make(chan struct{})}
 	if target == 0 {
-		ms.at.Store(time.Now().UnixNano())
-		close(ms.done)
+		ms.reached()
 	}
 	return ms
 }
 
 func (ms *milestone) hit() {
 	if ms.n.Add(1) == ms.target {
-		ms.at.Store(time.Now().UnixNano())
-		close(ms.done)
+		ms.reached()
 	}
+}
+
+func (ms *milestone) reached() {
+	ms.at.Store(time.Now().UnixNano())
+	ms.cpu.Store(int64(processCPU()))
+	ms.gcs.Store(int64(gcCycles()))
+	close(ms.done)
+}
+
+// processCPU is the CPU time (user + system) of the whole process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// gcCycles is the number of GC cycles completed so far.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // New validates cfg and builds the simulated cluster; nothing runs until Run.
@@ -482,6 +510,11 @@ type FailoverResult struct {
 	// SUBSCRIBED (the figure comparable to Mesos' failover benchmark).
 	AgentsReregistered     time.Duration
 	FrameworksResubscribed time.Duration
+	// AgentsReregisteredCPU: CPU time the whole process (master and
+	// simulator) used over AgentsReregistered, and AgentsReregisteredGCs the
+	// GC cycles completed in it: steadier than wall time on a shared box.
+	AgentsReregisteredCPU time.Duration
+	AgentsReregisteredGCs int
 	// Total: Failover called → everybody back.
 	Total time.Duration
 }
@@ -507,6 +540,7 @@ func (s *Sim) Failover(ctx context.Context) (FailoverResult, error) {
 		return r, err
 	}
 	t2 := time.Now()
+	cpu2, gcs2 := processCPU(), gcCycles()
 	r.Elect = t2.Sub(t1)
 	for _, ms := range []*milestone{ams, fms} {
 		select {
@@ -518,6 +552,8 @@ func (s *Sim) Failover(ctx context.Context) (FailoverResult, error) {
 	}
 	at, ft := time.Unix(0, ams.at.Load()), time.Unix(0, fms.at.Load())
 	r.AgentsReregistered = max(at.Sub(t2), 0)
+	r.AgentsReregisteredCPU = max(time.Duration(ams.cpu.Load())-cpu2, 0)
+	r.AgentsReregisteredGCs = max(int(uint64(ams.gcs.Load())-gcs2), 0)
 	r.FrameworksResubscribed = max(ft.Sub(t2), 0)
 	last := at
 	if ft.After(last) {
