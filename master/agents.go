@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"time"
 
@@ -154,7 +155,10 @@ func (m *Master) agentSubscribe(req *pb.AgentSubscribe, reply func(agentSubscrib
 			m.attachAgent(info, total, req, true, reply)
 		})
 	default:
-		m.attachAgent(info, total, req, true, reply)
+		// Unchanged: keep the registry's equal info (replaced on update,
+		// never modified) and let the decoded one go, rather than holding
+		// a second copy of every agent's info after a failover.
+		m.attachAgent(ra.GetInfo(), total, req, true, reply)
 	}
 }
 
@@ -181,6 +185,10 @@ func (m *Master) attachAgent(info *mesos.AgentInfo, total resources.Resources, r
 			m.allocErr(m.alloc.RemoveAgent(id))
 		}
 		a.info = info // owned: see agentSubscribe
+		if a.recovered && len(a.tasks) == 0 {
+			// Made empty from the registry: size it for the report.
+			a.tasks = make(map[taskKey]*task, len(req.GetTasks()))
+		}
 		a.reregisteredTime = time.Now()
 		if reregister {
 			m.metrics.inc("master/slave_reregistrations")
@@ -219,9 +227,17 @@ func (m *Master) attachAgent(info *mesos.AgentInfo, total resources.Resources, r
 // reconcileAgentTasks merges the tasks an agent reports with what the master
 // knows. Tasks the master knows but the agent does not are sent back for
 // reconciliation, and the agent answers them with terminal updates.
+//
+// A re-registration storm after a failover runs this for every task of the
+// cluster, so it avoids per-task work and garbage: the request was decoded
+// for this call only and its tasks are taken, not copied; equal resource
+// lists are converted once and then shared between the agent's tasks (the
+// task messages are never modified in place, only their fields replaced);
+// and the allocator is told once per (framework, role).
 func (m *Master) reconcileAgentTasks(a *agent, req *pb.AgentSubscribe) {
 	fromUnreachable := m.wasUnreachable[a.id]
 	delete(m.wasUnreachable, a.id)
+	reportedTasks := req.GetTasks()
 	// The reported framework infos are looked up only for frameworks this
 	// master does not know (rare after a failover: frameworks are recovered
 	// from the first agent reporting them), so index them on first need.
@@ -231,16 +247,12 @@ func (m *Master) reconcileAgentTasks(a *agent, req *pb.AgentSubscribe) {
 	// failover), so the set of reported tasks need not be built.
 	var reported map[taskKey]bool
 	if len(a.tasks) > 0 {
-		reported = make(map[taskKey]bool, len(req.GetTasks()))
+		reported = make(map[taskKey]bool, len(reportedTasks))
 	}
-	used := make(map[usedKey]resources.Resources)
-	// Tasks of one agent mostly have identical resources: convert a list
-	// only when it differs from the previous task's.
-	var lastPB []*mesos.Resource
-	var lastRes resources.Resources
-	var lastErr error
-	haveLast := false
-	for _, rt := range req.GetTasks() {
+	var shapes resourceShapes
+	var used usedSums
+	ids := newIDSharer(a)
+	for _, rt := range reportedTasks {
 		fid := rt.GetFrameworkId().GetValue()
 		key := taskKey{fid, rt.GetTaskId().GetValue()}
 		if reported != nil {
@@ -258,7 +270,7 @@ func (m *Master) reconcileAgentTasks(a *agent, req *pb.AgentSubscribe) {
 			})
 			continue
 		}
-		if ok {
+		if ok && len(f.unreachable) > 0 {
 			if _, was := f.unreachable[key.task]; was {
 				// A partition-aware task is back: the framework was told
 				// TASK_UNREACHABLE, so tell it the task's state again.
@@ -291,18 +303,18 @@ func (m *Master) reconcileAgentTasks(a *agent, req *pb.AgentSubscribe) {
 			m.addFrameworkToAllocator(f)
 		}
 		t, ok := f.tasks[key.task]
+		shape := -1
 		if !ok {
-			pbs := rt.GetResources()
-			if !haveLast || !sameResourceList(lastPB, pbs) {
-				lastPB, haveLast = pbs, true
-				lastRes, lastErr = resources.FromProto(stripAllocation(pbs))
-			}
-			res, err := lastRes, lastErr
+			var res resources.Resources
+			var err error
+			shape, res, err = shapes.lookup(rt)
 			if err != nil {
 				m.log.Warn("agent reported a task with invalid resources; ignoring its resources", "agent", a.id, "task", key.task, "err", err)
 			}
 			// The request was decoded for this call only: take the task
-			// rather than copy it (copies dominated re-registration storms).
+			// rather than copy it (copies dominated re-registration storms),
+			// and let it share the IDs the master holds anyway.
+			ids.share(rt, f)
 			t = &task{agentID: a.id, role: taskRole(rt, f), res: res, t: rt}
 			f.tasks[key.task] = t
 		} else {
@@ -320,8 +332,7 @@ func (m *Master) reconcileAgentTasks(a *agent, req *pb.AgentSubscribe) {
 			t.resourcesRecovered = true
 		} else {
 			t.resourcesRecovered = false
-			k := usedKey{f.id, t.role}
-			used[k] = used[k].Add(t.res)
+			used.add(usedKey{f.id, t.role}, shape, t.res)
 		}
 		if t.killPending != nil {
 			a.sendEvent(&pb.AgentEvent{
@@ -332,19 +343,9 @@ func (m *Master) reconcileAgentTasks(a *agent, req *pb.AgentSubscribe) {
 		}
 	}
 	// One allocator update per (framework, role) instead of per task.
-	keys := make([]usedKey, 0, len(used))
-	for k := range used {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].framework != keys[j].framework {
-			return keys[i].framework < keys[j].framework
-		}
-		return keys[i].role < keys[j].role
+	used.each(&shapes, func(k usedKey, res resources.Resources) {
+		m.allocErr(m.alloc.AddUsed(k.framework, a.id, k.role, res))
 	})
-	for _, k := range keys {
-		m.allocErr(m.alloc.AddUsed(k.framework, a.id, k.role, used[k]))
-	}
 	if reported == nil {
 		return // every task on the agent was just reported
 	}
@@ -374,6 +375,228 @@ func (m *Master) reconcileAgentTasks(a *agent, req *pb.AgentSubscribe) {
 				TaskIds:     missing[fid],
 			},
 		})
+	}
+}
+
+// maxResourceShapes bounds the distinct resource lists resourceShapes keeps
+// for one report; tasks of further shapes are converted one by one.
+const maxResourceShapes = 4
+
+// resourceShapes converts the resource lists of one agent's reported tasks.
+// An agent's tasks mostly come in a few shapes: each distinct list is
+// converted once, and the tasks that report an equal list are given the
+// first one, so the master keeps one copy per shape instead of one per task.
+type resourceShapes struct {
+	n    int
+	last int
+	s    [maxResourceShapes]resourceShape
+}
+
+type resourceShape struct {
+	pbs []*mesos.Resource
+	res resources.Resources
+	err error
+}
+
+// lookup returns the task's resources (without allocation info), converted,
+// and the index of its shape (-1 when none was kept). A task whose list
+// equals a kept one is made to share it.
+func (rs *resourceShapes) lookup(t *mesos.Task) (int, resources.Resources, error) {
+	pbs := t.GetResources()
+	for k := range rs.n {
+		i := (rs.last + k) % rs.n // the previous task's shape first
+		sh := &rs.s[i]
+		if !sameResourceList(sh.pbs, pbs) {
+			continue
+		}
+		if len(pbs) > 0 && &pbs[0] != &sh.pbs[0] {
+			t.Resources = sh.pbs
+		}
+		rs.last = i
+		return i, sh.res, sh.err
+	}
+	res, err := resources.FromProto(stripAllocation(pbs))
+	if rs.n == len(rs.s) {
+		return -1, res, err
+	}
+	rs.s[rs.n] = resourceShape{pbs: pbs, res: res, err: err}
+	rs.last = rs.n
+	rs.n++
+	return rs.last, res, err
+}
+
+// usedSums adds up the resources of one agent's active tasks per (framework,
+// role). Tasks of a kept shape are counted rather than added one by one, and
+// a shape's multiples are computed once for all the keys that need them
+// (Resources.Add allocates; scalars are fixed point, so k·r by doubling is
+// exactly r added k times). The first keys live in the struct itself, which
+// stays on the caller's stack.
+type usedSums struct {
+	n     int
+	small [8]usedSum
+	more  []*usedSum // past len(small), with index
+	index map[usedKey]*usedSum
+}
+
+type usedSum struct {
+	key    usedKey
+	counts [maxResourceShapes]int
+	other  resources.Resources // tasks of no kept shape
+}
+
+func (u *usedSums) entry(k usedKey) *usedSum {
+	for i := range u.n {
+		if u.small[i].key == k {
+			return &u.small[i]
+		}
+	}
+	if e := u.index[k]; e != nil {
+		return e
+	}
+	if u.n < len(u.small) {
+		u.small[u.n] = usedSum{key: k}
+		u.n++
+		return &u.small[u.n-1]
+	}
+	if u.index == nil {
+		u.index = make(map[usedKey]*usedSum)
+	}
+	e := &usedSum{key: k}
+	u.more = append(u.more, e)
+	u.index[k] = e
+	return e
+}
+
+func (u *usedSums) add(k usedKey, shape int, res resources.Resources) {
+	e := u.entry(k)
+	if shape >= 0 {
+		e.counts[shape]++
+		return
+	}
+	e.other = e.other.Add(res)
+}
+
+// each calls f once per (framework, role), in key order, with its sum.
+func (u *usedSums) each(rs *resourceShapes, f func(usedKey, resources.Resources)) {
+	var memo [2 * maxResourceShapes]struct {
+		shape, n int
+		res      resources.Resources
+	}
+	nmemo := 0
+	times := func(shape, n int) resources.Resources {
+		for i := range nmemo {
+			if memo[i].shape == shape && memo[i].n == n {
+				return memo[i].res
+			}
+		}
+		r := scaleResources(rs.s[shape].res, n)
+		if nmemo < len(memo) {
+			memo[nmemo].shape, memo[nmemo].n, memo[nmemo].res = shape, n, r
+			nmemo++
+		}
+		return r
+	}
+	sum := func(e *usedSum) resources.Resources {
+		out := e.other
+		for shape, n := range e.counts {
+			if n > 0 {
+				out = out.Add(times(shape, n))
+			}
+		}
+		return out
+	}
+	if len(u.more) == 0 {
+		// Insertion sort: a handful of keys, and no allocation.
+		for i := 1; i < u.n; i++ {
+			for j := i; j > 0 && usedKeyLess(u.small[j].key, u.small[j-1].key); j-- {
+				u.small[j], u.small[j-1] = u.small[j-1], u.small[j]
+			}
+		}
+		for i := range u.n {
+			f(u.small[i].key, sum(&u.small[i]))
+		}
+		return
+	}
+	all := make([]usedSum, 0, u.n+len(u.more)) // copies: u stays on the stack
+	all = append(all, u.small[:u.n]...)
+	for _, e := range u.more {
+		all = append(all, *e)
+	}
+	slices.SortFunc(all, func(a, b usedSum) int {
+		if usedKeyLess(a.key, b.key) {
+			return -1
+		}
+		if usedKeyLess(b.key, a.key) {
+			return 1
+		}
+		return 0
+	})
+	for i := range all {
+		f(all[i].key, sum(&all[i]))
+	}
+}
+
+func usedKeyLess(a, b usedKey) bool {
+	if a.framework != b.framework {
+		return a.framework < b.framework
+	}
+	return a.role < b.role
+}
+
+// scaleResources returns r added n times (n >= 1) in O(log n) additions.
+func scaleResources(r resources.Resources, n int) resources.Resources {
+	var out resources.Resources
+	for {
+		if n&1 == 1 {
+			out = out.Add(r)
+		}
+		n >>= 1
+		if n == 0 {
+			return out
+		}
+		r = r.Add(r)
+	}
+}
+
+// idFieldsKnown guards idSharer: FrameworkID and AgentID hold the 3
+// internal fields and the value only.
+var idFieldsKnown = reflect.TypeOf((*mesos.FrameworkID)(nil)).Elem().NumField() == 4 &&
+	reflect.TypeOf((*mesos.AgentID)(nil)).Elem().NumField() == 4
+
+// idSharer points reported tasks' framework and agent IDs at the equal ones
+// the master holds, so that it does not keep two small messages per task.
+// Those are never modified in place (infos are replaced, not changed).
+type idSharer struct {
+	agentID *mesos.AgentID // nil: not shareable
+	f       *framework     // the framework whose ID fid is
+	fid     *mesos.FrameworkID
+}
+
+func newIDSharer(a *agent) idSharer {
+	var s idSharer
+	if id := a.info.GetId(); idFieldsKnown && id != nil && id.Value != nil && len(id.ProtoReflect().GetUnknown()) == 0 {
+		s.agentID = id
+	}
+	return s
+}
+
+func (s *idSharer) share(t *mesos.Task, f *framework) {
+	if !idFieldsKnown {
+		return
+	}
+	if s.f != f {
+		s.f, s.fid = f, nil
+		if id := f.info.GetId(); id != nil && id.Value != nil && len(id.ProtoReflect().GetUnknown()) == 0 {
+			s.fid = id
+		}
+	}
+	if id := t.FrameworkId; s.fid != nil && id != nil && id != s.fid && sameString(id.Value, s.fid.Value) &&
+		len(id.ProtoReflect().GetUnknown()) == 0 {
+		t.FrameworkId = s.fid
+	}
+	if id := t.AgentId; s.agentID != nil && id != nil && id != s.agentID && sameString(id.Value, s.agentID.Value) &&
+		len(id.ProtoReflect().GetUnknown()) == 0 {
+		t.AgentId = s.agentID
 	}
 }
 
@@ -424,33 +647,73 @@ func sameAgentInfo(a, b *mesos.AgentInfo) bool {
 	return sameResourceList(a.Resources, b.Resources)
 }
 
-// resourceFieldsKnown guards samePlainScalar: it lists mesos.Resource's
-// fields by hand, so it is only used while the struct has the fields it
-// was written for (4 internal + 12 proto fields).
-var resourceFieldsKnown = reflect.TypeOf((*mesos.Resource)(nil)).Elem().NumField() == 16
+// resourceFieldsKnown guards samePlainScalar: it lists the fields of
+// mesos.Resource (4 internal + 12 proto fields) and of the scalar and range
+// values by hand, so it is only used while the structs have the fields it was
+// written for.
+var resourceFieldsKnown = reflect.TypeOf((*mesos.Resource)(nil)).Elem().NumField() == 16 &&
+	reflect.TypeOf((*mesos.Value_Scalar)(nil)).Elem().NumField() == 4 &&
+	reflect.TypeOf((*mesos.Value_Ranges)(nil)).Elem().NumField() == 4 &&
+	reflect.TypeOf((*mesos.Value_Range)(nil)).Elem().NumField() == 5 &&
+	reflect.TypeOf((*mesos.Resource_AllocationInfo)(nil)).Elem().NumField() == 4
 
-// samePlainScalar compares two plain scalar resources (name, type, scalar,
-// role, allocation role; nothing else set) without reflection. sure is false
-// when either is not of that shape and proto.Equal must decide.
+// samePlainScalar compares two plain resources (name, type, a scalar or
+// ranges value, role, allocation role; nothing else set) without
+// reflection. sure is false when either is not of that shape and
+// proto.Equal must decide. Agents' ports are ranges, so agent infos take the
+// fast path too.
 func samePlainScalar(a, b *mesos.Resource) (eq, sure bool) {
 	if !resourceFieldsKnown || !plainScalar(a) || !plainScalar(b) {
 		return false, false
 	}
-	return sameString(a.Name, b.Name) &&
-		*a.Type == *b.Type &&
-		math.Float64bits(*a.Scalar.Value) == math.Float64bits(*b.Scalar.Value) &&
-		sameString(a.Role, b.Role) &&
-		(a.AllocationInfo == nil) == (b.AllocationInfo == nil) &&
-		(a.AllocationInfo == nil || sameString(a.AllocationInfo.Role, b.AllocationInfo.Role)), true
+	if !sameString(a.Name, b.Name) || *a.Type != *b.Type || !sameString(a.Role, b.Role) ||
+		(a.AllocationInfo == nil) != (b.AllocationInfo == nil) ||
+		(a.AllocationInfo != nil && !sameString(a.AllocationInfo.Role, b.AllocationInfo.Role)) ||
+		(a.Scalar == nil) != (b.Scalar == nil) || (a.Ranges == nil) != (b.Ranges == nil) {
+		return false, true
+	}
+	if a.Scalar != nil && math.Float64bits(*a.Scalar.Value) != math.Float64bits(*b.Scalar.Value) {
+		return false, true
+	}
+	if a.Ranges != nil {
+		ra, rb := a.Ranges.Range, b.Ranges.Range
+		if len(ra) != len(rb) {
+			return false, true
+		}
+		for i := range ra {
+			if *ra[i].Begin != *rb[i].Begin || *ra[i].End != *rb[i].End {
+				return false, true
+			}
+		}
+	}
+	return true, true
 }
 
+// plainScalar reports whether r has the shape samePlainScalar handles: a
+// type, exactly one of a scalar or ranges value (with every required field
+// set), no unknown fields, and none of the fields it does not compare.
 func plainScalar(r *mesos.Resource) bool {
-	return r != nil && r.Type != nil && r.Scalar != nil && r.Scalar.Value != nil &&
-		r.ProviderId == nil && r.Ranges == nil && r.Set == nil && r.Reservation == nil &&
-		r.Reservations == nil && r.Disk == nil && r.Revocable == nil && r.Shared == nil &&
-		len(r.ProtoReflect().GetUnknown()) == 0 &&
-		len(r.Scalar.ProtoReflect().GetUnknown()) == 0 &&
-		(r.AllocationInfo == nil || len(r.AllocationInfo.ProtoReflect().GetUnknown()) == 0)
+	if r == nil || r.Type == nil || r.ProviderId != nil || r.Set != nil || r.Reservation != nil ||
+		r.Reservations != nil || r.Disk != nil || r.Revocable != nil || r.Shared != nil ||
+		len(r.ProtoReflect().GetUnknown()) > 0 ||
+		(r.AllocationInfo != nil && len(r.AllocationInfo.ProtoReflect().GetUnknown()) > 0) {
+		return false
+	}
+	switch {
+	case r.Scalar != nil && r.Ranges == nil:
+		return r.Scalar.Value != nil && len(r.Scalar.ProtoReflect().GetUnknown()) == 0
+	case r.Ranges != nil && r.Scalar == nil:
+		if len(r.Ranges.ProtoReflect().GetUnknown()) > 0 {
+			return false
+		}
+		for _, rg := range r.Ranges.Range {
+			if rg == nil || rg.Begin == nil || rg.End == nil || len(rg.ProtoReflect().GetUnknown()) > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func sameString(a, b *string) bool {
@@ -464,10 +727,7 @@ func taskRole(t *mesos.Task, f *framework) string {
 			return ai.GetRole()
 		}
 	}
-	if roles := f.roles(); len(roles) > 0 {
-		return roles[0]
-	}
-	return "*"
+	return f.firstRole()
 }
 
 // agentDisconnected is called when an agent's stream ends. Its tasks keep

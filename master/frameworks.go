@@ -72,6 +72,19 @@ func newFramework(info *mesos.FrameworkInfo, maxComplete int) *framework {
 
 func (f *framework) connected() bool { return f.sub != nil }
 func (f *framework) roles() []string { return validation.FrameworkRoles(f.info) }
+
+// firstRole is f.roles()[0], or "*" when there is none, without building
+// the list (re-registration asks it for every task without allocation info).
+func (f *framework) firstRole() string {
+	if !f.has(mesos.FrameworkInfo_Capability_MULTI_ROLE) {
+		return f.info.GetRole() // validation.FrameworkRoles: the one role
+	}
+	if roles := f.info.GetRoles(); len(roles) > 0 {
+		return roles[0]
+	}
+	return "*"
+}
+
 func (f *framework) has(c mesos.FrameworkInfo_Capability_Type) bool {
 	return validation.HasCapability(f.info, c)
 }

@@ -88,7 +88,15 @@ func (m *Master) masterUpdate(f *framework, taskID *mesos.TaskID, agentID *mesos
 
 // stripAllocation drops allocation_info: the master tracks the role next to
 // the resources, and a non-MULTI_ROLE framework's tasks never carry it.
+// rs itself is returned when no resource carries it.
 func stripAllocation(rs []*mesos.Resource) []*mesos.Resource {
+	i := 0
+	for i < len(rs) && rs[i].AllocationInfo == nil {
+		i++
+	}
+	if i == len(rs) {
+		return rs
+	}
 	out := make([]*mesos.Resource, len(rs))
 	for i, r := range rs {
 		if r.AllocationInfo == nil {
