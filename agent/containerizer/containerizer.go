@@ -35,6 +35,14 @@ var (
 	// ErrInvalidArgument means a LaunchSpec is unusable (empty argv,
 	// bad ID, relative sandbox, unknown user, ...).
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrNotRunning means the container exists but its task's process
+	// does not run (it exited, or has not started), so nothing can be
+	// executed in it.
+	ErrNotRunning = errors.New("container not running")
+	// ErrUnavailable means the runtime could not be reached (e.g.
+	// containerd restarting); the same call may succeed later. Exec wraps
+	// it; the other methods return the runtime's own errors.
+	ErrUnavailable = errors.New("container runtime unavailable")
 )
 
 // LaunchSpec describes one task container.
@@ -189,6 +197,79 @@ type Containerizer interface {
 	// Containers lists every container this containerizer manages, for
 	// agent recovery and orphan cleanup.
 	Containers(ctx context.Context) ([]Container, error)
+	// Exec runs one more process inside the running container id (its
+	// namespaces, root filesystem, cgroup, user, working directory and
+	// environment, see ExecSpec) and waits for it to exit; the agent's
+	// COMMAND health checks use it. If ctx ends first, the process is
+	// killed and ctx's error returned (wrapped). Errors: ErrNotFound (no
+	// such container), ErrNotRunning (its task is not running),
+	// ErrUnavailable (runtime unreachable), ErrInvalidArgument (bad spec);
+	// anything else means the process could not be started (e.g. its
+	// executable does not exist). A process that ran returns a nil error
+	// and its ExitStatus, whatever its exit code.
+	Exec(ctx context.Context, id string, spec ExecSpec) (ExitStatus, error)
+}
+
+// ExecSpec describes a process run inside an existing container by Exec.
+type ExecSpec struct {
+	// ExecID names the process inside its container; it must be a valid
+	// ID (see ValidateID) not used by another live process of the
+	// container. Callers use a fresh random suffix per call.
+	ExecID string
+	// Argv is the full command line (shell commands as /bin/sh -c).
+	Argv []string
+	// Env is KEY=VALUE pairs applied on top of the container's own
+	// environment (a later entry wins).
+	Env []string
+	// OutputPath, if set, is an absolute host file the process's stdout
+	// and stderr are both appended to (Mesos sends a command health
+	// check's output to the executor's stderr, i.e. the sandbox's stderr
+	// file); empty discards the output.
+	OutputPath string
+}
+
+// Validate checks the parts of an ExecSpec every implementation relies on.
+func (s *ExecSpec) Validate() error {
+	if err := ValidateID(s.ExecID); err != nil {
+		return fmt.Errorf("exec ID: %w", err)
+	}
+	if len(s.Argv) == 0 || s.Argv[0] == "" {
+		return fmt.Errorf("exec %q: empty argv: %w", s.ExecID, ErrInvalidArgument)
+	}
+	for _, kv := range s.Env {
+		if !strings.Contains(kv, "=") {
+			return fmt.Errorf("exec %q: env entry %q is not KEY=VALUE: %w", s.ExecID, kv, ErrInvalidArgument)
+		}
+	}
+	if s.OutputPath != "" && !filepath.IsAbs(s.OutputPath) {
+		return fmt.Errorf("exec %q: output path %q must be absolute: %w", s.ExecID, s.OutputPath, ErrInvalidArgument)
+	}
+	return nil
+}
+
+// MergeEnv returns base with extra applied on top: a variable set in both
+// takes extra's value, at base's position; new variables follow in order.
+// Later duplicates within either list win. Entries without "=" are kept
+// as they are.
+func MergeEnv(base, extra []string) []string {
+	out := make([]string, 0, len(base)+len(extra))
+	index := map[string]int{}
+	for _, list := range [][]string{base, extra} {
+		for _, kv := range list {
+			k, _, ok := strings.Cut(kv, "=")
+			if !ok {
+				out = append(out, kv)
+				continue
+			}
+			if i, seen := index[k]; seen {
+				out[i] = kv
+				continue
+			}
+			index[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // ExitMessage formats the Message for a plain exit or signal.

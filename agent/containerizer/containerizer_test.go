@@ -98,3 +98,34 @@ func TestMountTarget(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateExecSpec(t *testing.T) {
+	good := ExecSpec{ExecID: "health-1", Argv: []string{"/bin/sh", "-c", "true"}, Env: []string{"A=1"}, OutputPath: "/s/stderr"}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mut := range map[string]func(*ExecSpec){
+		"id":     func(s *ExecSpec) { s.ExecID = "" },
+		"argv":   func(s *ExecSpec) { s.Argv = nil },
+		"argv0":  func(s *ExecSpec) { s.Argv = []string{""} },
+		"env":    func(s *ExecSpec) { s.Env = []string{"NOEQUALS"} },
+		"output": func(s *ExecSpec) { s.OutputPath = "rel/stderr" },
+	} {
+		s := good
+		mut(&s)
+		if err := s.Validate(); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: err = %v, want ErrInvalidArgument", name, err)
+		}
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	got := MergeEnv([]string{"PATH=/bin", "A=1", "B=2", "A=3"}, []string{"B=x", "C=y", "C=z", "ODD"})
+	want := []string{"PATH=/bin", "A=3", "B=x", "C=z", "ODD"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("MergeEnv = %q, want %q", got, want)
+	}
+	if got := MergeEnv(nil, nil); len(got) != 0 {
+		t.Fatalf("MergeEnv(nil, nil) = %q", got)
+	}
+}

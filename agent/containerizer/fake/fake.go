@@ -18,6 +18,12 @@
 // Mounts are validated (LaunchSpec.Validate) and recorded, not made: the
 // host paths need not exist. Read them back with Spec or Launches.
 //
+// Exec (used by COMMAND health checks) runs nothing. By default it
+// understands a few commands, as argv or as the script of "/bin/sh -c":
+// "true" or ":" (exit 0), "false" (exit 1), "exit N", and "sleep SECONDS"
+// (which honours ctx, like a timed-out check); anything else exits 0.
+// SetExec replaces that with a test's own function; Execs lists the calls.
+//
 // Tests can also end a container explicitly with Exit. State lives in the
 // Containerizer value, so sharing one value between two agent instances
 // models containers that survive an agent restart.
@@ -62,6 +68,18 @@ type Containerizer struct {
 	mu         sync.Mutex
 	containers map[string]*container
 	launches   []containerizer.LaunchSpec
+	execFunc   ExecFunc
+	execs      []ExecCall
+}
+
+// ExecFunc scripts Exec for a test; it is called for running containers
+// only, after the spec was validated and recorded.
+type ExecFunc func(ctx context.Context, id string, spec containerizer.ExecSpec) (containerizer.ExitStatus, error)
+
+// ExecCall is one call of Exec, as Execs reports it.
+type ExecCall struct {
+	ContainerID string
+	Spec        containerizer.ExecSpec
 }
 
 var _ containerizer.Containerizer = (*Containerizer)(nil)
@@ -344,4 +362,85 @@ func (c *Containerizer) Launches() []containerizer.LaunchSpec {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]containerizer.LaunchSpec(nil), c.launches...)
+}
+
+// SetExec makes Exec call f (nil restores the default behaviour).
+func (c *Containerizer) SetExec(f ExecFunc) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.execFunc = f
+}
+
+// Execs returns every Exec call on a running container, in order.
+func (c *Containerizer) Execs() []ExecCall {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]ExecCall(nil), c.execs...)
+}
+
+// Exec implements containerizer.Containerizer (see the package comment).
+func (c *Containerizer) Exec(ctx context.Context, id string, spec containerizer.ExecSpec) (containerizer.ExitStatus, error) {
+	if err := ctx.Err(); err != nil {
+		return containerizer.ExitStatus{}, err
+	}
+	if err := spec.Validate(); err != nil {
+		return containerizer.ExitStatus{}, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	c.mu.Lock()
+	ctr, ok := c.containers[id]
+	if !ok {
+		c.mu.Unlock()
+		return containerizer.ExitStatus{}, fmt.Errorf("exec in container %q: %w", id, containerizer.ErrNotFound)
+	}
+	if !ctr.running() {
+		c.mu.Unlock()
+		return containerizer.ExitStatus{}, fmt.Errorf("exec in container %q: %w", id, containerizer.ErrNotRunning)
+	}
+	spec.Argv = append([]string(nil), spec.Argv...)
+	spec.Env = append([]string(nil), spec.Env...)
+	c.execs = append(c.execs, ExecCall{ContainerID: id, Spec: spec})
+	f := c.execFunc
+	c.mu.Unlock()
+	if f != nil {
+		return f(ctx, id, spec)
+	}
+	return defaultExec(ctx, spec.Argv)
+}
+
+// defaultExec interprets the few commands the package comment lists.
+func defaultExec(ctx context.Context, argv []string) (containerizer.ExitStatus, error) {
+	words := argv
+	if len(argv) == 3 && (argv[0] == "/bin/sh" || argv[0] == "sh") && argv[1] == "-c" {
+		words = strings.Fields(argv[2])
+	}
+	exited := func(code int) (containerizer.ExitStatus, error) {
+		return containerizer.ExitStatus{ExitCode: code, Message: containerizer.ExitMessage(code, 0)}, nil
+	}
+	if len(words) == 0 {
+		return exited(0)
+	}
+	switch name := words[0]; {
+	case name == "false" || strings.HasSuffix(name, "/false"):
+		return exited(1)
+	case name == "exit" && len(words) > 1:
+		n, err := strconv.Atoi(words[1])
+		if err != nil {
+			return exited(2)
+		}
+		return exited(n & 0xff)
+	case (name == "sleep" || strings.HasSuffix(name, "/sleep")) && len(words) > 1:
+		secs, err := strconv.ParseFloat(words[1], 64)
+		if err != nil {
+			return exited(1)
+		}
+		t := time.NewTimer(time.Duration(secs * float64(time.Second)))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return exited(0)
+		case <-ctx.Done():
+			return signalled(syscall.SIGKILL), fmt.Errorf("exec %q: %w", argv, ctx.Err())
+		}
+	}
+	return exited(0)
 }

@@ -221,3 +221,58 @@ func TestMountsRecordedAndValidated(t *testing.T) {
 		t.Errorf("bad mount: err = %v", err)
 	}
 }
+
+func TestExec(t *testing.T) {
+	ctx := waitCtx(t)
+	c := New()
+	if err := c.Launch(ctx, spec("c1", nil)); err != nil {
+		t.Fatal(err)
+	}
+	run := func(argv ...string) (containerizer.ExitStatus, error) {
+		return c.Exec(ctx, "c1", containerizer.ExecSpec{ExecID: "e1", Argv: argv})
+	}
+	for _, tc := range []struct {
+		argv []string
+		code int
+	}{
+		{[]string{"/bin/sh", "-c", "exit 3"}, 3},
+		{[]string{"/bin/sh", "-c", "false"}, 1},
+		{[]string{"/bin/sh", "-c", "true"}, 0},
+		{[]string{"/usr/bin/false"}, 1},
+		{[]string{"curl", "-f", "http://127.0.0.1/"}, 0},
+		{[]string{"sleep", "0.001"}, 0},
+	} {
+		st, err := run(tc.argv...)
+		if err != nil || st.ExitCode != tc.code {
+			t.Errorf("Exec %q = %+v, %v; want exit %d", tc.argv, st, err, tc.code)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if _, err := c.Exec(short, "c1", containerizer.ExecSpec{ExecID: "e2", Argv: []string{"/bin/sh", "-c", "sleep 100"}}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("sleep past the deadline: %v", err)
+	}
+	if _, err := c.Exec(ctx, "c1", containerizer.ExecSpec{ExecID: "", Argv: []string{"true"}}); !errors.Is(err, containerizer.ErrInvalidArgument) {
+		t.Errorf("bad spec: %v", err)
+	}
+
+	c.SetExec(func(ctx context.Context, id string, s containerizer.ExecSpec) (containerizer.ExitStatus, error) {
+		return containerizer.ExitStatus{ExitCode: 42}, nil
+	})
+	if st, _ := run("true"); st.ExitCode != 42 {
+		t.Errorf("SetExec not used: %+v", st)
+	}
+	if n := len(c.Execs()); n != 8 || c.Execs()[0].ContainerID != "c1" || c.Execs()[0].Spec.Argv[2] != "exit 3" {
+		t.Errorf("Execs = %+v", c.Execs())
+	}
+
+	if _, err := c.Exec(ctx, "nope", containerizer.ExecSpec{ExecID: "e", Argv: []string{"true"}}); !errors.Is(err, containerizer.ErrNotFound) {
+		t.Errorf("unknown container: %v", err)
+	}
+	if err := c.Exit("c1", containerizer.ExitStatus{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("true"); !errors.Is(err, containerizer.ErrNotRunning) {
+		t.Errorf("exited container: %v", err)
+	}
+}
