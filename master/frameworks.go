@@ -225,6 +225,7 @@ func (m *Master) attachNew(info *mesos.FrameworkInfo, suppressed []string, reply
 	}
 	m.addFrameworkToAllocator(f)
 	m.connect(f, reply)
+	m.opFrameworkAdded(f)
 	m.log.Info("framework registered", "framework", f.id, "name", info.GetName())
 }
 
@@ -268,6 +269,7 @@ func (m *Master) resubscribe(f *framework, info *mesos.FrameworkInfo, suppressed
 		m.allocErr(m.alloc.RemoveFramework(f.id))
 		m.addFrameworkToAllocator(f)
 		m.connect(f, reply)
+		m.opFrameworkUpdated(f)
 		m.log.Info("framework re-subscribed", "framework", f.id)
 	}
 	switch {
@@ -353,6 +355,7 @@ func (m *Master) frameworkDisconnected(id, streamID string) {
 		m.removeOffer(o, false, 0)
 	}
 	m.version++
+	m.opFrameworkUpdated(f)
 	timeout := time.Duration(f.info.GetFailoverTimeout() * float64(time.Second))
 	m.log.Info("framework disconnected", "framework", id, "failover_timeout", timeout)
 	deadline := time.Now().Add(timeout)
@@ -408,6 +411,7 @@ func (m *Master) removeFramework(f *framework, why string) {
 		if !isTerminal(t.state()) {
 			t.setState(mesos.TaskState_TASK_KILLED, mesos.TaskStatus_REASON_FRAMEWORK_REMOVED.Enum(), why)
 			m.countState(mesos.TaskState_TASK_KILLED)
+			m.opTaskStateChanged(t)
 		}
 		// Completed frameworks list their tasks as completed, and the
 		// agents must not keep them: a re-registering agent would otherwise
@@ -422,6 +426,7 @@ func (m *Master) removeFramework(f *framework, why string) {
 	}
 	m.version++
 	m.markAllDirty()
+	m.opFrameworkRemoved(f.info)
 	m.propose(&pb.Command{Kind: &pb.Command_RemoveFramework{RemoveFramework: &pb.RemoveFramework{FrameworkId: f.info.GetId()}}}, func(err error) {
 		if err != nil {
 			m.log.Warn("could not record framework removal", "framework", f.id, "err", err)
@@ -577,6 +582,7 @@ func (m *Master) updateFramework(call *scheduler.Call, streamID string, reply fu
 		m.addFrameworkToAllocator(f)
 		m.markAllDirty()
 		m.version++
+		m.opFrameworkUpdated(f)
 		reply(nil)
 	})
 }

@@ -145,6 +145,17 @@ func (m *Master) opTaskUpdated(fwID string, st *mesos.TaskStatus, state mesos.Ta
 	})
 }
 
+// opTaskStateChanged publishes TASK_UPDATED for a state the master set
+// itself (t.setState), with the status it recorded.
+func (m *Master) opTaskStateChanged(t *task) {
+	if len(m.opSubs) == 0 {
+		return
+	}
+	if sts := t.t.GetStatuses(); len(sts) > 0 {
+		m.opTaskUpdated(t.frameworkID(), sts[len(sts)-1], t.state())
+	}
+}
+
 // opAgentAdded publishes AGENT_ADDED for a registered or re-registered agent.
 func (m *Master) opAgentAdded(a *agent) {
 	m.publishOperator(func() *masterpb.Event {

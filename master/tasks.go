@@ -289,6 +289,7 @@ func (m *Master) launch(f *framework, a *agent, role string, ti *mesos.TaskInfo,
 	f.tasks[t.id()] = t
 	a.tasks[taskKey{f.id, t.id()}] = t
 	m.countState(mesos.TaskState_TASK_STAGING)
+	m.opTaskAdded(t)
 	a.sendEvent(&pb.AgentEvent{
 		Type:    pb.AgentEvent_RUN_TASK.Enum(),
 		RunTask: &pb.AgentEvent_RunTask{Framework: f.info, Task: ti},
@@ -336,6 +337,7 @@ func (m *Master) statusUpdate(a *agent, u *pb.StatusUpdate) {
 			m.releaseTask(f, t)
 		}
 		m.version++
+		m.opTaskUpdated(fid, st, latest)
 	}
 	if st.AgentId == nil {
 		st.AgentId = a.info.GetId()
