@@ -28,4 +28,5 @@ tool (
 	github.com/mesos/mesos-go/api/v1/cmd/example-executor
 	github.com/mesos/mesos-go/api/v1/cmd/example-scheduler
 	github.com/mesos/mesos-go/api/v1/cmd/msh
+	github.com/mesos/mesos-go/api/v1/cmd/mwatch
 )
