@@ -111,6 +111,9 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 	case masterpb.Call_SUBSCRIBE:
 		m.serveOperatorSubscribe(w, r, out) // operator_events.go
 		return
+	case masterpb.Call_MARK_AGENT_GONE:
+		m.serveMarkAgentGone(w, r, &call) // gone.go
+		return
 	case masterpb.Call_TEARDOWN:
 		if call.Teardown == nil {
 			http.Error(w, "Failed to validate master::Call: Expecting 'teardown' to be present", http.StatusBadRequest)
