@@ -8,10 +8,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	pb "github.com/mesosd/mesosd/proto/mesosd/v1"
 	mesos "github.com/mesosd/mesosd/proto/mesos/v1"
 	masterpb "github.com/mesosd/mesosd/proto/mesos/v1/master"
 	"github.com/mesosd/mesosd/proto/mesos/v1/scheduler"
+	pb "github.com/mesosd/mesosd/proto/mesosd/v1"
 )
 
 // The operator's MARK_AGENT_GONE: the operator declares that an agent (its
