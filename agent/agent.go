@@ -125,6 +125,11 @@ type task struct {
 	// Retry state of the head update.
 	retryEvery time.Duration
 	retryTimer *time.Timer
+	// health is the running health checker (health.go), nil if none.
+	health *healthRun
+	// healthKilled: the health checker killed the task, so its terminal
+	// update says healthy=false.
+	healthKilled bool
 }
 
 func (t *task) key() taskKey {
@@ -344,6 +349,8 @@ func (a *Agent) handle(m any) {
 		a.onWaitResumed(m)
 	case retryDue:
 		a.onRetryDue(m)
+	case healthResult:
+		a.onHealthResult(m)
 	default:
 		panic(fmt.Sprintf("agent: unknown loop message %T", m))
 	}
@@ -447,7 +454,10 @@ func (a *Agent) recover(ctx context.Context) error {
 			}
 			a.startWait(t)
 			if rec.GetKillRequested() {
+				t.healthKilled = killedByHealthCheck(rec.GetStatuses())
 				a.killContainer(cid, time.Duration(rec.GetKillGraceNs()))
+			} else {
+				a.startHealthCheck(t)
 			}
 		default:
 			a.metrics.recoveryErrors++

@@ -112,7 +112,11 @@ func resourcesJSON(rs []*mesos.Resource) map[string]any {
 func taskJSON(t *mesos.Task) map[string]any {
 	statuses := make([]map[string]any, 0, len(t.GetStatuses()))
 	for _, s := range t.GetStatuses() {
-		statuses = append(statuses, map[string]any{"state": s.GetState().String(), "timestamp": s.GetTimestamp()})
+		st := map[string]any{"state": s.GetState().String(), "timestamp": s.GetTimestamp()}
+		if s.Healthy != nil {
+			st["healthy"] = s.GetHealthy()
+		}
+		statuses = append(statuses, st)
 	}
 	out := map[string]any{
 		"id":           t.GetTaskId().GetValue(),

@@ -161,6 +161,16 @@ func (a *Agent) runTask(rt *mesosdpb.AgentEvent_RunTask) {
 		a.statusUpdate(t, a.agentStatus(t, mesos.TaskState_TASK_ERROR, mesos.TaskStatus_REASON_TASK_INVALID, reason))
 		return
 	}
+	if hc := ti.GetHealthCheck(); hc != nil {
+		// Mesos' master validates this (master/validation.cpp); checked
+		// here too so a task never runs with a check that cannot run.
+		if err := validateHealthCheck(hc); err != nil {
+			reason := "Task uses invalid health check: " + err.Error()
+			log.Warn("rejecting task", "reason", reason)
+			a.statusUpdate(t, a.agentStatus(t, mesos.TaskState_TASK_ERROR, mesos.TaskStatus_REASON_TASK_INVALID, reason))
+			return
+		}
+	}
 	vols, err := a.volumesFor(key, ti, a.checkpointed)
 	if err != nil {
 		log.Warn("rejecting task", "reason", err.Error())
@@ -341,6 +351,9 @@ func (a *Agent) onLaunchResult(m launchResult) {
 	log.Info("task running")
 	a.statusUpdate(t, a.executorStatus(t, mesos.TaskState_TASK_STARTING, ""))
 	a.statusUpdate(t, a.executorStatus(t, mesos.TaskState_TASK_RUNNING, ""))
+	if a.fatal == nil {
+		a.startHealthCheck(t)
+	}
 }
 
 // startWait watches the task's container until it exits.
@@ -452,6 +465,7 @@ func (a *Agent) onContainerExited(m containerExited) {
 		return
 	}
 	t.waiting = false
+	t.stopHealth()
 	if fw := a.frameworks[m.key.framework]; fw != nil && fw.terminating {
 		a.destroyContainer(m.containerID)
 		a.forget(t)
@@ -481,7 +495,12 @@ func (a *Agent) exitStatus(t *task, st containerizer.ExitStatus, err error) *mes
 		// as when Mesos' command executor dies.
 		return a.executorTerminated(t, "Executor terminated: "+st.Message)
 	case t.rec.GetKillRequested():
-		return a.executorStatus(t, mesos.TaskState_TASK_KILLED, msg)
+		s := a.executorStatus(t, mesos.TaskState_TASK_KILLED, msg)
+		if t.healthKilled {
+			// As the command executor: no reason, only healthy=false.
+			s.Healthy = proto.Bool(false)
+		}
+		return s
 	case st.OOMKilled:
 		m := st.Message
 		if !strings.Contains(m, "Memory limit exceeded") {
@@ -547,19 +566,33 @@ func (a *Agent) killTask(k *mesosdpb.AgentEvent_KillTask) {
 	if t.rec.GetTask() == nil || isTerminal(t.rec.GetState()) {
 		return // its terminal update is already queued
 	}
-	grace := a.cfg.KillGracePeriod
+	// A kill policy in the kill overrides the task's.
+	grace := a.taskKillGrace(t)
 	if p := k.GetKillPolicy(); p.GetGracePeriod() != nil {
-		grace = time.Duration(p.GetGracePeriod().GetNanoseconds())
-	} else if p := t.rec.GetTask().GetKillPolicy(); p.GetGracePeriod() != nil {
-		grace = time.Duration(p.GetGracePeriod().GetNanoseconds())
+		grace = max(time.Duration(p.GetGracePeriod().GetNanoseconds()), 0)
 	}
-	if grace < 0 {
-		grace = 0
+	a.beginKill(t, grace)
+}
+
+// taskKillGrace is the grace period of the task's kill policy, or the
+// agent's default.
+func (a *Agent) taskKillGrace(t *task) time.Duration {
+	if p := t.rec.GetTask().GetKillPolicy(); p.GetGracePeriod() != nil {
+		return max(time.Duration(p.GetGracePeriod().GetNanoseconds()), 0)
 	}
+	return a.cfg.KillGracePeriod
+}
+
+// beginKill kills a running (or launching) task: health checking stops,
+// TASK_KILLING goes to frameworks that understand it, and the container
+// gets SIGTERM, then SIGKILL after grace. Its exit is reported TASK_KILLED.
+func (a *Agent) beginKill(t *task, grace time.Duration) {
+	t.stopHealth()
 	first := !t.rec.GetKillRequested()
 	t.rec.KillRequested = proto.Bool(true)
 	t.rec.KillGraceNs = proto.Int64(int64(grace))
-	log.Info("killing task", "grace", grace)
+	key := t.key()
+	a.log.Info("killing task", "framework_id", key.framework, "task_id", key.task, "grace", grace)
 	fw := a.frameworks[key.framework]
 	if first && fw != nil && hasCapability(fw.info, mesos.FrameworkInfo_Capability_TASK_KILLING_STATE) &&
 		(t.rec.GetState() == mesos.TaskState_TASK_RUNNING || t.rec.GetState() == mesos.TaskState_TASK_STARTING) {
@@ -627,6 +660,7 @@ func (a *Agent) shutdownFramework(fwID string) {
 		}
 		t := a.tasks[k]
 		t.stopRetry()
+		t.stopHealth()
 		t.rec.Pending = nil // nobody will acknowledge them
 		running := t.rec.GetTask() != nil && !isTerminal(t.rec.GetState()) && t.rec.GetContainerId() != ""
 		switch {
@@ -647,6 +681,7 @@ func (a *Agent) shutdownFramework(fwID string) {
 // keep it in the bounded completed list for /state.
 func (a *Agent) forget(t *task) {
 	t.stopRetry()
+	t.stopHealth()
 	k := t.key()
 	delete(a.tasks, k)
 	if err := a.db.DeleteTask(k.framework, k.task); err != nil {

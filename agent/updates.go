@@ -35,7 +35,14 @@ func (a *Agent) statusUpdate(t *task, st *mesos.TaskStatus) {
 	}
 	recorded := proto.Clone(st).(*mesos.TaskStatus)
 	recorded.Data = nil
-	t.rec.Statuses = append(t.rec.Statuses, recorded)
+	// One status per state, the latest (Mesos' Executor::updateTaskState):
+	// health updates repeat TASK_RUNNING, and a flapping check must not
+	// grow the record without bound.
+	if n := len(t.rec.Statuses); n > 0 && t.rec.Statuses[n-1].GetState() == st.GetState() {
+		t.rec.Statuses[n-1] = recorded
+	} else {
+		t.rec.Statuses = append(t.rec.Statuses, recorded)
+	}
 	t.rec.Pending = append(t.rec.Pending, &mesosdpb.StatusUpdate{
 		FrameworkId: proto.Clone(t.rec.GetFrameworkId()).(*mesos.FrameworkID),
 		ExecutorId:  st.ExecutorId,
@@ -50,6 +57,9 @@ func (a *Agent) statusUpdate(t *task, st *mesos.TaskStatus) {
 	attrs := []any{"framework_id", t.key().framework, "task_id", t.key().task, "state", st.GetState(), "source", st.GetSource()}
 	if st.Reason != nil {
 		attrs = append(attrs, "reason", st.GetReason())
+	}
+	if st.Healthy != nil {
+		attrs = append(attrs, "healthy", st.GetHealthy())
 	}
 	if st.Message != nil {
 		attrs = append(attrs, "message", st.GetMessage())
