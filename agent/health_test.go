@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"io"
+	"log"
 	"math"
 	"net"
 	"net/http"
@@ -696,6 +698,48 @@ func TestKilledByHealthCheck(t *testing.T) {
 	} {
 		if got := killedByHealthCheck(tc.statuses); got != tc.want {
 			t.Errorf("killedByHealthCheck(%v) = %v, want %v", tc.statuses, got, tc.want)
+		}
+	}
+}
+
+func TestHTTPCheckSchemesAndStatuses(t *testing.T) {
+	var code atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(int(code.Load())) })
+	plain := httptest.NewServer(h)
+	defer plain.Close()
+	tlsSrv := httptest.NewUnstartedServer(h) // self-signed: verification is skipped, as curl -k
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	check := func(srv *httptest.Server, scheme string, statuses ...uint32) error {
+		hc := httpHealthCheck(srv.Listener.Addr().(*net.TCPAddr).Port, "/", 1)
+		hc.Http.Scheme = proto.String(scheme)
+		hc.Http.Statuses = statuses
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return httpCheck(ctx, newHealthConfig(hc, ""))
+	}
+	for _, tc := range []struct {
+		srv      *httptest.Server
+		scheme   string
+		code     int
+		statuses []uint32
+		healthy  bool
+	}{
+		{plain, "http", 200, nil, true},
+		{plain, "http", 204, nil, true},
+		{plain, "http", 399, nil, true},
+		{plain, "http", 400, nil, false},
+		{plain, "http", 503, nil, false},
+		{tlsSrv, "https", 200, nil, true},
+		{tlsSrv, "http", 200, nil, false}, // plain HTTP to a TLS server
+		{plain, "http", 418, []uint32{418}, true},
+		{plain, "http", 200, []uint32{418}, false},
+	} {
+		code.Store(int32(tc.code))
+		err := check(tc.srv, tc.scheme, tc.statuses...)
+		if (err == nil) != tc.healthy {
+			t.Errorf("%s answering %d (statuses %v): err = %v, want healthy=%v", tc.scheme, tc.code, tc.statuses, err, tc.healthy)
 		}
 	}
 }
