@@ -19,6 +19,10 @@
 //     know are orphans and are destroyed on recovery.
 //   - The AgentID is checkpointed once the master assigns it and is reused
 //     until the master tells the agent to shut down.
+//   - A task with a health check has one checker goroutine (health.go)
+//     while it is RUNNING and not being killed; it only posts verdicts,
+//     and the loop turns them into updates and kills. Checker state is
+//     rebuilt from the checkpointed statuses after a restart.
 package agent
 
 import (
