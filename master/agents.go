@@ -1,6 +1,8 @@
 package master
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -9,10 +11,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mesosd/mesosd/allocator"
 	"github.com/mesosd/mesosd/internal/resources"
+	"github.com/mesosd/mesosd/proto/codec"
 	mesos "github.com/mesosd/mesosd/proto/mesos/v1"
 	"github.com/mesosd/mesosd/proto/mesos/v1/scheduler"
 	pb "github.com/mesosd/mesosd/proto/mesosd/v1"
@@ -862,6 +866,204 @@ func (m *Master) agentCall(streamID string, call *pb.AgentCall) error {
 		m.markUnreachable(a, "agent unregistered")
 	default:
 		return fmt.Errorf("%w: unknown agent call type %v", ErrInvalid, call.GetType())
+	}
+	return nil
+}
+
+// Field numbers unmarshalAgentSubscribe takes apart.
+const (
+	agentSubscribeTasksField = 2 // AgentSubscribe.tasks
+	taskFrameworkIDField     = 3 // Task.framework_id
+	taskAgentIDField         = 5 // Task.agent_id
+	taskResourcesField       = 7 // Task.resources
+)
+
+// unmarshalAgentSubscribe is codec.Protobuf.Unmarshal(b, req) for agent
+// SUBSCRIBE bodies, with what an agent's tasks have in common decoded once:
+// equal encodings of a task's resource list, framework ID or agent ID yield
+// one message shared by those tasks (read-only afterwards, like everything
+// reconcileAgentTasks takes over) instead of a dozen allocations per task,
+// which a re-registration storm makes by the hundred thousand. The rest of
+// each task goes through the generic decoder. On any failure, or with
+// required fields unset, the body is decoded again by codec.Protobuf, so
+// errors are exactly the generic decoder's.
+//
+// It is meant for the protobuf path of the agent SUBSCRIBE handler
+// (readCallBody in master/http.go), in place of c.Unmarshal.
+func unmarshalAgentSubscribe(b []byte, req *pb.AgentSubscribe) error {
+	if err := unmarshalAgentSubscribeShared(b, req); err != nil || proto.CheckInitialized(req) != nil {
+		return codec.Protobuf.Unmarshal(b, req)
+	}
+	return nil
+}
+
+// decodeAt is the generic decoder for a message nested depth levels below
+// the request (its recursion limit counts from the top), leaving the
+// required-field check to the end.
+func decodeAt(depth int) proto.UnmarshalOptions {
+	return proto.UnmarshalOptions{AllowPartial: true, RecursionLimit: codec.DefaultRecursionLimit - depth}
+}
+
+// sharedDecode caches the decodings of a few distinct encodings.
+type sharedDecode[T any] struct {
+	n   int
+	raw [4][]byte
+	v   [4]T
+}
+
+func (s *sharedDecode[T]) get(raw []byte, decode func([]byte) (T, error)) (T, error) {
+	for i := range s.n {
+		if bytes.Equal(s.raw[i], raw) {
+			return s.v[i], nil
+		}
+	}
+	v, err := decode(raw)
+	if err == nil && s.n < len(s.raw) {
+		s.raw[s.n], s.v[s.n] = raw, v
+		s.n++
+	}
+	return v, err
+}
+
+// eachField calls f with each field of an encoded message: its number,
+// wire type, whole encoding and, for length-delimited fields, contents.
+func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, field, value []byte)) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		var value []byte
+		if typ == protowire.BytesType {
+			value, _ = protowire.ConsumeBytes(b[n:])
+		}
+		f(num, typ, b[:n+m], value)
+		b = b[n+m:]
+	}
+	return nil
+}
+
+func unmarshalAgentSubscribeShared(b []byte, req *pb.AgentSubscribe) error {
+	if codec.DefaultRecursionLimit < 4 {
+		return errors.New("recursion limit too small to decode in parts")
+	}
+	// The request without its tasks goes to the generic decoder, then each
+	// task in parts; scratch holds what is decoded generically.
+	ntasks, maxTask, rest := 0, 0, 0
+	if err := eachField(b, func(num protowire.Number, typ protowire.Type, field, value []byte) {
+		if num == agentSubscribeTasksField && typ == protowire.BytesType {
+			ntasks++
+			maxTask = max(maxTask, len(value))
+			return
+		}
+		rest += len(field)
+	}); err != nil {
+		return err
+	}
+	tasks := make([][]byte, 0, ntasks)
+	scratch := make([]byte, 0, max(rest, maxTask))
+	_ = eachField(b, func(num protowire.Number, typ protowire.Type, field, value []byte) {
+		if num == agentSubscribeTasksField && typ == protowire.BytesType {
+			tasks = append(tasks, value)
+			return
+		}
+		scratch = append(scratch, field...)
+	})
+	if err := decodeAt(0).Unmarshal(scratch, req); err != nil {
+		return err
+	}
+	if len(tasks) == 0 {
+		return nil
+	}
+	var (
+		resLists sharedDecode[[]*mesos.Resource]
+		fwIDs    sharedDecode[*mesos.FrameworkID]
+		agentIDs sharedDecode[*mesos.AgentID]
+		resRaw   []byte // the task's resource fields (contiguous)
+		fwRaw    []byte // contents of its framework_id (when hasFw)
+		agentRaw []byte // contents of its agent_id (when hasAgent)
+	)
+	decodeResources := func(raw []byte) ([]*mesos.Resource, error) {
+		out := make([]*mesos.Resource, 0, 4)
+		var err error
+		if perr := eachField(raw, func(_ protowire.Number, _ protowire.Type, _, value []byte) {
+			r := new(mesos.Resource)
+			if err == nil {
+				err = decodeAt(2).Unmarshal(value, r)
+			}
+			out = append(out, r)
+		}); perr != nil {
+			return nil, perr
+		}
+		return out, err
+	}
+	req.Tasks = make([]*mesos.Task, len(tasks))
+	for i, tb := range tasks {
+		scratch, resRaw = scratch[:0], nil
+		resEnd, split, off, hasFw, hasAgent := 0, true, 0, false, false
+		if err := eachField(tb, func(num protowire.Number, typ protowire.Type, field, value []byte) {
+			start := off
+			off += len(field)
+			if typ == protowire.BytesType {
+				switch num {
+				case taskResourcesField:
+					// Contiguous, as encoders write repeated fields.
+					if resRaw == nil {
+						resRaw = tb[start:off]
+					} else if start == resEnd {
+						resRaw = resRaw[:len(resRaw)+len(field)]
+					} else {
+						split = false
+					}
+					resEnd = off
+					return
+				case taskFrameworkIDField:
+					// Set more than once, the generic decoder merges the
+					// occurrences: leave such tasks to it.
+					split = split && !hasFw
+					fwRaw, hasFw = value, true
+					return
+				case taskAgentIDField:
+					split = split && !hasAgent
+					agentRaw, hasAgent = value, true
+					return
+				}
+			}
+			scratch = append(scratch, field...)
+		}); err != nil {
+			return err
+		}
+		if !split {
+			return errors.New("task not decodable in parts")
+		}
+		t := new(mesos.Task)
+		if err := decodeAt(1).Unmarshal(scratch, t); err != nil {
+			return err
+		}
+		var err error
+		if hasFw {
+			t.FrameworkId, err = fwIDs.get(fwRaw, func(raw []byte) (*mesos.FrameworkID, error) {
+				id := new(mesos.FrameworkID)
+				return id, decodeAt(2).Unmarshal(raw, id)
+			})
+		}
+		if err == nil && hasAgent {
+			t.AgentId, err = agentIDs.get(agentRaw, func(raw []byte) (*mesos.AgentID, error) {
+				id := new(mesos.AgentID)
+				return id, decodeAt(2).Unmarshal(raw, id)
+			})
+		}
+		if err == nil && resRaw != nil {
+			t.Resources, err = resLists.get(resRaw, decodeResources)
+		}
+		if err != nil {
+			return err
+		}
+		req.Tasks[i] = t
 	}
 	return nil
 }

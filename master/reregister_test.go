@@ -11,10 +11,13 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mesosd/mesosd/internal/resources"
+	"github.com/mesosd/mesosd/proto/codec"
 	mesos "github.com/mesosd/mesosd/proto/mesos/v1"
+	pb "github.com/mesosd/mesosd/proto/mesosd/v1"
 )
 
 // resourceVariants are resources of many shapes, plain and not, that differ
@@ -347,4 +350,190 @@ func TestReregistrationSumsAndSharing(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// agentSubscribeSamples are encodings of agent SUBSCRIBE bodies, from the
+// common shape (what agents send) to odd but valid wire data.
+func agentSubscribeSamples(t testing.TB) map[string][]byte {
+	t.Helper()
+	task := func(fid, id, res string, role string) *mesos.Task {
+		rs := mustResources(t, res)
+		if role != "" {
+			for _, r := range rs {
+				r.AllocationInfo = &mesos.Resource_AllocationInfo{Role: proto.String(role)}
+			}
+		}
+		return &mesos.Task{
+			Name: proto.String("task " + id), TaskId: &mesos.TaskID{Value: proto.String(id)},
+			FrameworkId: &mesos.FrameworkID{Value: proto.String(fid)}, AgentId: &mesos.AgentID{Value: proto.String("S1")},
+			State: mesos.TaskState_TASK_RUNNING.Enum(), Resources: rs,
+		}
+	}
+	req := &pb.AgentSubscribe{
+		Info: &mesos.AgentInfo{Hostname: proto.String("h"), Id: &mesos.AgentID{Value: proto.String("S1")},
+			Resources: mustResources(t, "cpus:4;mem:1024;ports:[31000-32000]")},
+		Version:    proto.String("test"),
+		Frameworks: []*mesos.FrameworkInfo{frameworkInfo("fw")},
+	}
+	for i := range 10 {
+		fid := []string{"fw-a", "fw-b", "fw-c"}[i%3]
+		res, role := "cpus:0.1;mem:32", ""
+		if i%4 == 3 {
+			res, role = "cpus:1;ports:[31000-31001]", "r1"
+		}
+		tk := task(fid, fmt.Sprint("t", i), res, role)
+		if i == 5 {
+			tk.StatusUpdateState = mesos.TaskState_TASK_FINISHED.Enum()
+			tk.StatusUpdateUuid = []byte("0123456789abcdef")
+			tk.Statuses = []*mesos.TaskStatus{{TaskId: tk.TaskId, State: mesos.TaskState_TASK_RUNNING.Enum()}}
+			tk.Labels = &mesos.Labels{Labels: []*mesos.Label{{Key: proto.String("k"), Value: proto.String("v")}}}
+		}
+		if i == 6 {
+			tk.Resources = nil
+		}
+		req.Tasks = append(req.Tasks, tk)
+	}
+	enc := func(m proto.Message) []byte {
+		b, err := proto.MarshalOptions{AllowPartial: true}.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	bytesField := func(num protowire.Number, v []byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), v)
+	}
+	cat := func(parts ...[]byte) []byte {
+		var out []byte
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	common := enc(req)
+	out := map[string][]byte{"common": common, "empty": {}}
+
+	noTasks := proto.Clone(req).(*pb.AgentSubscribe)
+	noTasks.Tasks = nil
+	out["no tasks"] = enc(noTasks)
+
+	t0 := req.Tasks[0]
+	res0 := cat(bytesField(taskResourcesField, enc(t0.Resources[0])), bytesField(taskResourcesField, enc(t0.Resources[1])))
+	head := func(tk *mesos.Task) []byte { // name, task_id, framework_id, agent_id, state
+		c := proto.Clone(tk).(*mesos.Task)
+		c.Resources = nil
+		return enc(c)
+	}
+	unknownField := protowire.AppendVarint(protowire.AppendTag(nil, 999, protowire.VarintType), 7)
+	taskBodies := map[string][]byte{
+		// Resources split by another field: decoded generically.
+		"split resources": cat(bytesField(taskResourcesField, enc(t0.Resources[0])), head(t0), bytesField(taskResourcesField, enc(t0.Resources[1]))),
+		// framework_id twice: merged by the generic decoder.
+		"framework_id twice": cat(head(t0), bytesField(taskFrameworkIDField, enc(&mesos.FrameworkID{Value: proto.String("fw-z")})), res0),
+		"agent_id twice":     cat(head(t0), bytesField(taskAgentIDField, enc(&mesos.AgentID{Value: proto.String("S9")})), res0),
+		// Field 7 as a varint: an unknown field, not a resource.
+		"resources varint": cat(head(t0), res0, protowire.AppendVarint(protowire.AppendTag(nil, taskResourcesField, protowire.VarintType), 1)),
+		"unknown fields":   cat(unknownField, head(t0), res0, unknownField),
+		"resources first":  cat(res0, head(t0)),
+		// Required fields missing: an error naming them.
+		"no name":           cat(bytesField(2, enc(t0.TaskId)), bytesField(taskFrameworkIDField, enc(t0.FrameworkId)), bytesField(taskAgentIDField, enc(t0.AgentId)), protowire.AppendVarint(protowire.AppendTag(nil, 6, protowire.VarintType), 1), res0),
+		"resource no type":  cat(head(t0), bytesField(taskResourcesField, enc(&mesos.Resource{Name: proto.String("cpus")}))),
+		"empty framework":   cat(head(t0), bytesField(taskFrameworkIDField, nil), res0),
+		"bad resource wire": cat(head(t0), bytesField(taskResourcesField, []byte{0xff})),
+	}
+	for name, tb := range taskBodies {
+		out["task: "+name] = cat(enc(noTasks), bytesField(agentSubscribeTasksField, tb), bytesField(agentSubscribeTasksField, cat(head(t0), res0)))
+	}
+	out["tasks varint"] = cat(enc(noTasks), protowire.AppendVarint(protowire.AppendTag(nil, agentSubscribeTasksField, protowire.VarintType), 3))
+	out["top-level unknown"] = cat(unknownField, common, unknownField)
+	out["truncated"] = common[:len(common)-3]
+	out["no info"] = enc(&pb.AgentSubscribe{Tasks: req.Tasks})
+	return out
+}
+
+// unmarshalAgentSubscribe must decode exactly what codec.Protobuf decodes,
+// and fail exactly as it does.
+func TestUnmarshalAgentSubscribeMatchesCodec(t *testing.T) {
+	check := func(t *testing.T, name string, b []byte) {
+		t.Helper()
+		var got, want pb.AgentSubscribe
+		errGot := unmarshalAgentSubscribe(b, &got)
+		errWant := codec.Protobuf.Unmarshal(b, &want)
+		if fmt.Sprint(errGot) != fmt.Sprint(errWant) {
+			t.Errorf("%s: error %v, want %v", name, errGot, errWant)
+		}
+		if errWant == nil && !proto.Equal(&got, &want) {
+			t.Errorf("%s: decoded\n%v\nwant\n%v", name, &got, &want)
+		}
+	}
+	samples := agentSubscribeSamples(t)
+	for name, b := range samples {
+		check(t, name, b)
+	}
+	// Which samples the split decoder takes (the others fall back).
+	for name, inParts := range map[string]bool{
+		"common": true, "no tasks": true, "top-level unknown": true, "task: unknown fields": true,
+		"task: resources first": true, "task: resources varint": true, "task: no name": true,
+		"task: split resources": false, "task: framework_id twice": false, "task: agent_id twice": false,
+		"task: bad resource wire": false, "truncated": false,
+	} {
+		var req pb.AgentSubscribe
+		if err := unmarshalAgentSubscribeShared(samples[name], &req); (err == nil) != inParts {
+			t.Errorf("%s: decoded in parts: %v, want %v", name, err == nil, inParts)
+		}
+	}
+	// Corrupted bodies: every truncation and many byte flips.
+	rng := rand.New(rand.NewPCG(7, 7))
+	common := samples["common"]
+	for n := range len(common) {
+		check(t, fmt.Sprint("truncated to ", n), common[:n])
+	}
+	for i := range 3000 {
+		b := append([]byte(nil), common...)
+		for range 1 + rng.IntN(3) {
+			b[rng.IntN(len(b))] = byte(rng.Uint32())
+		}
+		check(t, fmt.Sprint("mutation ", i), b)
+	}
+}
+
+// The common shape is decoded in parts, with equal encodings shared.
+func TestUnmarshalAgentSubscribeShares(t *testing.T) {
+	var req pb.AgentSubscribe
+	if err := unmarshalAgentSubscribeShared(agentSubscribeSamples(t)["common"], &req); err != nil {
+		t.Fatalf("common body not decoded in parts: %v", err)
+	}
+	tasks := req.GetTasks()
+	if len(tasks) != 10 {
+		t.Fatalf("%d tasks, want 10", len(tasks))
+	}
+	if &tasks[0].Resources[0] != &tasks[1].Resources[0] || &tasks[3].Resources[0] != &tasks[7].Resources[0] {
+		t.Error("equal resource lists are not shared")
+	}
+	if &tasks[0].Resources[0] == &tasks[3].Resources[0] {
+		t.Error("different resource lists are shared")
+	}
+	if tasks[0].FrameworkId != tasks[3].FrameworkId || tasks[0].AgentId != tasks[1].AgentId {
+		t.Error("equal IDs are not shared")
+	}
+	if tasks[0].FrameworkId == tasks[1].FrameworkId {
+		t.Error("different framework IDs are shared")
+	}
+}
+
+func FuzzUnmarshalAgentSubscribe(f *testing.F) {
+	for _, b := range agentSubscribeSamples(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got, want pb.AgentSubscribe
+		errGot := unmarshalAgentSubscribe(b, &got)
+		errWant := codec.Protobuf.Unmarshal(b, &want)
+		if fmt.Sprint(errGot) != fmt.Sprint(errWant) {
+			t.Fatalf("error %v, want %v", errGot, errWant)
+		}
+		if errWant == nil && !proto.Equal(&got, &want) {
+			t.Fatalf("decoded %v, want %v", &got, &want)
+		}
+	})
 }
