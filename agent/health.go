@@ -64,6 +64,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mesosd/mesosd/agent/containerizer"
+	"github.com/mesosd/mesosd/internal/healthcheck"
 	mesos "github.com/mesosd/mesosd/proto/mesos/v1"
 )
 
@@ -73,83 +74,6 @@ const (
 	healthHostIPv4 = "127.0.0.1"
 	healthHostIPv6 = "::1"
 )
-
-// validateHealthCheck is Mesos' common::validation::validateHealthCheck,
-// plus checks for what the proto cannot express (a port of 0 or above
-// 65535, NaN durations). The master prefixes "Task uses invalid health
-// check: ".
-func validateHealthCheck(hc *mesos.HealthCheck) error {
-	if hc.Type == nil {
-		return errors.New("HealthCheck must specify 'type'")
-	}
-	switch hc.GetType() {
-	case mesos.HealthCheck_COMMAND:
-		if hc.Command == nil {
-			return errors.New("Expecting 'command' to be set for COMMAND health check")
-		}
-		c := hc.GetCommand()
-		if c.GetValue() == "" {
-			kind := "'executable path'"
-			if c.GetShell() {
-				kind = "'shell command'"
-			}
-			return errors.New("Command health check must contain " + kind)
-		}
-		for _, v := range c.GetEnvironment().GetVariables() {
-			if v.GetName() == "" {
-				return errors.New("Health check's `CommandInfo` is invalid: Environment variable has no name")
-			}
-			if v.GetType() == mesos.Environment_Variable_SECRET {
-				return fmt.Errorf("Health check's `CommandInfo` is invalid: secret environment variable %q is not supported", v.GetName())
-			}
-		}
-	case mesos.HealthCheck_HTTP:
-		if hc.Http == nil {
-			return errors.New("Expecting 'http' to be set for HTTP health check")
-		}
-		h := hc.GetHttp()
-		if h.Scheme != nil && h.GetScheme() != "http" && h.GetScheme() != "https" {
-			return fmt.Errorf("Unsupported HTTP health check scheme: '%s'", h.GetScheme())
-		}
-		if h.Path != nil && (h.GetPath() == "" || h.GetPath()[0] != '/') {
-			return fmt.Errorf("The path '%s' of HTTP health check must start with '/'", h.GetPath())
-		}
-		if err := validatePort("HTTP", h.GetPort()); err != nil {
-			return err
-		}
-	case mesos.HealthCheck_TCP:
-		if hc.Tcp == nil {
-			return errors.New("Expecting 'tcp' to be set for TCP health check")
-		}
-		if err := validatePort("TCP", hc.GetTcp().GetPort()); err != nil {
-			return err
-		}
-	default:
-		return fmt.Errorf("'%s' is not a valid health check type", hc.GetType())
-	}
-	for _, d := range []struct {
-		name string
-		set  bool
-		v    float64
-	}{
-		{"delay_seconds", hc.DelaySeconds != nil, hc.GetDelaySeconds()},
-		{"grace_period_seconds", hc.GracePeriodSeconds != nil, hc.GetGracePeriodSeconds()},
-		{"interval_seconds", hc.IntervalSeconds != nil, hc.GetIntervalSeconds()},
-		{"timeout_seconds", hc.TimeoutSeconds != nil, hc.GetTimeoutSeconds()},
-	} {
-		if d.set && !(d.v >= 0) { // also rejects NaN
-			return fmt.Errorf("Expecting '%s' to be non-negative", d.name)
-		}
-	}
-	return nil
-}
-
-func validatePort(kind string, port uint32) error {
-	if port == 0 || port > 65535 {
-		return fmt.Errorf("Expecting 'port' of %s health check to be in [1, 65535], got %d", kind, port)
-	}
-	return nil
-}
 
 // seconds converts a validated, non-negative number of seconds, capping
 // what time.Duration cannot hold (+Inf included) at about 146 years.
@@ -288,7 +212,7 @@ func (a *Agent) startHealthCheck(t *task) {
 	if hc == nil || t.health != nil || t.rec.GetKillRequested() || t.rec.GetState() != mesos.TaskState_TASK_RUNNING {
 		return
 	}
-	if err := validateHealthCheck(hc); err != nil {
+	if err := healthcheck.Validate(hc); err != nil {
 		// Only a checkpoint written before validation existed gets here.
 		a.log.Warn("not health checking a task with an invalid health check", "framework_id", t.key().framework,
 			"task_id", t.key().task, "err", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mesosd/mesosd/agent/containerizer"
 	"github.com/mesosd/mesosd/agent/containerizer/fake"
+	"github.com/mesosd/mesosd/internal/healthcheck"
 	mesos "github.com/mesosd/mesosd/proto/mesos/v1"
 	mesosdpb "github.com/mesosd/mesosd/proto/mesosd/v1"
 )
@@ -588,7 +589,7 @@ func TestValidateHealthCheck(t *testing.T) {
 			IntervalSeconds: proto.Float64(math.Inf(1))},
 	}
 	for _, hc := range valid {
-		if err := validateHealthCheck(hc); err != nil {
+		if err := healthcheck.Validate(hc); err != nil {
 			t.Errorf("%v: %v", hc, err)
 		}
 	}
@@ -620,7 +621,7 @@ func TestValidateHealthCheck(t *testing.T) {
 		{&mesos.HealthCheck{Type: mesos.HealthCheck_TCP.Enum(), Tcp: tcp(1), IntervalSeconds: proto.Float64(math.NaN())}, "Expecting 'interval_seconds' to be non-negative"},
 		{&mesos.HealthCheck{Type: mesos.HealthCheck_TCP.Enum(), Tcp: tcp(1), TimeoutSeconds: proto.Float64(-1)}, "Expecting 'timeout_seconds' to be non-negative"},
 	} {
-		err := validateHealthCheck(tc.hc)
+		err := healthcheck.Validate(tc.hc)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.hc, err, tc.want)
 		}

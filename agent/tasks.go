@@ -20,6 +20,7 @@ import (
 	"github.com/mesosd/mesosd/agent/containerizer"
 	"github.com/mesosd/mesosd/agent/fingerprint"
 	"github.com/mesosd/mesosd/agent/sandbox"
+	"github.com/mesosd/mesosd/internal/healthcheck"
 	mesos "github.com/mesosd/mesosd/proto/mesos/v1"
 	mesosdpb "github.com/mesosd/mesosd/proto/mesosd/v1"
 )
@@ -164,7 +165,7 @@ func (a *Agent) runTask(rt *mesosdpb.AgentEvent_RunTask) {
 	if hc := ti.GetHealthCheck(); hc != nil {
 		// Mesos' master validates this (master/validation.cpp); checked
 		// here too so a task never runs with a check that cannot run.
-		if err := validateHealthCheck(hc); err != nil {
+		if err := healthcheck.Validate(hc); err != nil {
 			reason := "Task uses invalid health check: " + err.Error()
 			log.Warn("rejecting task", "reason", reason)
 			a.statusUpdate(t, a.agentStatus(t, mesos.TaskState_TASK_ERROR, mesos.TaskStatus_REASON_TASK_INVALID, reason))

@@ -255,7 +255,10 @@ func TestInvalidTasks(t *testing.T) {
 			noCmd.Command = nil
 			wrongAgent := cmdTask(t, "wrong-agent", a, "cpus:1")
 			wrongAgent.AgentId = &mesos.AgentID{Value: proto.String("elsewhere")}
-			s.launch([]*mesos.Offer{o}, good, dup, slash, noRes, tooMuch, negative, noCmd, wrongAgent)
+			badHealth := cmdTask(t, "bad-health", a, "cpus:1")
+			badHealth.HealthCheck = &mesos.HealthCheck{Type: mesos.HealthCheck_HTTP.Enum(),
+				Http: &mesos.HealthCheck_HTTPCheckInfo{Port: proto.Uint32(8080), Path: proto.String("no-slash")}}
+			s.launch([]*mesos.Offer{o}, good, dup, slash, noRes, tooMuch, negative, noCmd, wrongAgent, badHealth)
 
 			for _, c := range []struct{ id, msg string }{
 				{"bad/id", "slashes"},
@@ -264,6 +267,7 @@ func TestInvalidTasks(t *testing.T) {
 				{"negative", "invalid resources"},
 				{"no-cmd", "CommandInfo or ExecutorInfo"},
 				{"wrong-agent", "invalid agent"},
+				{"bad-health", "Task uses invalid health check: The path 'no-slash' of HTTP health check must start with '/'"},
 			} {
 				st := s.anyUpdate(c.id)
 				if st.GetState() != mesos.TaskState_TASK_ERROR || st.GetReason() != mesos.TaskStatus_REASON_TASK_INVALID || st.Uuid != nil || st.GetSource() != mesos.TaskStatus_SOURCE_MASTER {

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mesosd/mesosd/internal/healthcheck"
 	"github.com/mesosd/mesosd/internal/resources"
 	"github.com/mesosd/mesosd/master/validation"
 	mesos "github.com/mesosd/mesosd/proto/mesos/v1"
@@ -253,6 +254,11 @@ func (m *Master) validateTask(f *framework, a *agent, ti *mesos.TaskInfo, availa
 	for _, v := range ti.GetCommand().GetEnvironment().GetVariables() {
 		if v.GetName() == "" {
 			return resources.Resources{}, fmt.Errorf("Task's environment variable names must not be empty")
+		}
+	}
+	if hc := ti.GetHealthCheck(); hc != nil {
+		if err := healthcheck.Validate(hc); err != nil {
+			return resources.Resources{}, fmt.Errorf("Task uses invalid health check: %v", err)
 		}
 	}
 	if !available.Contains(res) {
