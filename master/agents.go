@@ -175,6 +175,9 @@ func (m *Master) attachAgent(info *mesos.AgentInfo, total resources.Resources, r
 	}
 	id := info.GetId().GetValue()
 	a, existed := m.agents[id]
+	// Operator streams see an agent added when it registers, or when a
+	// recovered one (known only from the registry) re-registers.
+	added := !existed || a.recovered
 	if existed {
 		if a.conn != nil {
 			a.conn.close()
@@ -224,6 +227,9 @@ func (m *Master) attachAgent(info *mesos.AgentInfo, total resources.Resources, r
 	m.reconcileAgentTasks(a, req)
 	m.markAgentDirty(id)
 	m.version++
+	if added {
+		m.opAgentAdded(a)
+	}
 	m.log.Info("agent registered", "agent", id, "hostname", info.GetHostname(), "reregistered", reregister, "tasks", len(req.GetTasks()))
 	reply(agentSubscribeResult{conn: conn, agentID: id})
 }
@@ -321,6 +327,7 @@ func (m *Master) reconcileAgentTasks(a *agent, req *pb.AgentSubscribe) {
 			ids.share(rt, f)
 			t = &task{agentID: a.id, role: taskRole(rt, f), res: res, t: rt}
 			f.tasks[key.task] = t
+			m.opTaskAdded(t)
 		} else {
 			t.t.State = rt.State
 			if rt.StatusUpdateState != nil {
@@ -821,6 +828,7 @@ func (m *Master) markUnreachable(a *agent, why string) {
 		st := t.t.GetStatuses()[len(t.t.GetStatuses())-1]
 		st.UnreachableTime = &mesos.TimeInfo{Nanoseconds: proto.Int64(now.UnixNano())}
 		m.countState(state)
+		m.opTaskStateChanged(t)
 		f.send(&scheduler.Event{Type: scheduler.Event_UPDATE.Enum(), Update: &scheduler.Event_Update{Status: proto.Clone(st).(*mesos.TaskStatus)}})
 		if !f.partitionAware() {
 			m.removeTask(f, t)
@@ -833,6 +841,7 @@ func (m *Master) markUnreachable(a *agent, why string) {
 		f.addUnreachable(t.t)
 	}
 	m.version++
+	m.opAgentRemoved(a.id)
 	m.propose(&pb.Command{Kind: &pb.Command_MarkAgentUnreachable{MarkAgentUnreachable: &pb.MarkAgentUnreachable{AgentId: a.info.GetId()}}}, func(err error) {
 		if err != nil {
 			m.log.Warn("could not record agent as unreachable", "agent", a.id, "err", err)
