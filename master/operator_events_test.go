@@ -11,9 +11,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mesosd/mesosd/proto/codec"
-	"github.com/mesosd/mesosd/proto/recordio"
 	mesos "github.com/mesosd/mesosd/proto/mesos/v1"
 	masterpb "github.com/mesosd/mesosd/proto/mesos/v1/master"
+	"github.com/mesosd/mesosd/proto/recordio"
 )
 
 // opStream is an operator API SUBSCRIBE stream read by a goroutine.
