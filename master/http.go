@@ -144,7 +144,14 @@ func (m *Master) readCallBody(w http.ResponseWriter, r *http.Request, msg proto.
 		http.Error(w, "Failed to read request body: "+err.Error(), http.StatusBadRequest)
 		return nil, nil, false
 	}
-	if err := c.Unmarshal(body, msg); err != nil {
+	if as, ok := msg.(*pb.AgentSubscribe); ok && c == codec.Protobuf {
+		// Agent re-registration storms: equal resource lists and IDs
+		// across the report are decoded once (agents.go).
+		err = unmarshalAgentSubscribe(body, as)
+	} else {
+		err = c.Unmarshal(body, msg)
+	}
+	if err != nil {
 		http.Error(w, "Failed to parse body into "+string(msg.ProtoReflect().Descriptor().FullName())+": "+err.Error(), http.StatusBadRequest)
 		return nil, nil, false
 	}
@@ -159,7 +166,9 @@ func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
 	if contentLength <= 0 || contentLength > limit {
 		return io.ReadAll(r)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, contentLength+1)) // +1: ReadFrom sees EOF without growing
+	// bytes.Buffer.ReadFrom grows the buffer whenever fewer than MinRead
+	// bytes are free, so leave that much room or every body doubles it.
+	buf := bytes.NewBuffer(make([]byte, 0, contentLength+bytes.MinRead))
 	_, err := buf.ReadFrom(r)
 	return buf.Bytes(), err
 }
