@@ -19,10 +19,11 @@
 //     know are orphans and are destroyed on recovery.
 //   - The AgentID is checkpointed once the master assigns it and is reused
 //     until the master tells the agent to shut down.
-//   - A task with a health check has one checker goroutine (health.go)
-//     while it is RUNNING and not being killed; it only posts verdicts,
-//     and the loop turns them into updates and kills. Checker state is
-//     rebuilt from the checkpointed statuses after a restart.
+//   - A task with a health check has one checker goroutine (health.go),
+//     and one with a general check another (check.go), while it is RUNNING
+//     and not being killed; they only post verdicts and results, and the
+//     loop turns them into updates (and kills). Checker state is rebuilt
+//     from the checkpointed statuses after a restart.
 package agent
 
 import (
@@ -130,7 +131,9 @@ type task struct {
 	retryEvery time.Duration
 	retryTimer *time.Timer
 	// health is the running health checker (health.go), nil if none.
-	health *healthRun
+	health *checkerRun
+	// check is the running general checker (check.go), nil if none.
+	check *checkerRun
 	// healthKilled: the health checker killed the task, so its terminal
 	// update says healthy=false.
 	healthKilled bool
@@ -355,6 +358,8 @@ func (a *Agent) handle(m any) {
 		a.onRetryDue(m)
 	case healthResult:
 		a.onHealthResult(m)
+	case checkResult:
+		a.onCheckResult(m)
 	default:
 		panic(fmt.Sprintf("agent: unknown loop message %T", m))
 	}
@@ -461,7 +466,7 @@ func (a *Agent) recover(ctx context.Context) error {
 				t.healthKilled = killedByHealthCheck(rec.GetStatuses())
 				a.killContainer(cid, time.Duration(rec.GetKillGraceNs()))
 			} else {
-				a.startHealthCheck(t)
+				a.startCheckers(t)
 			}
 		default:
 			a.metrics.recoveryErrors++

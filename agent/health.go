@@ -172,23 +172,36 @@ func (s *healthState) failure(now time.Time) healthVerdict {
 	return healthVerdict{report: true, failures: s.failures, kill: s.failures >= s.maxFailures}
 }
 
-// healthRun identifies one health checker goroutine of a task.
-type healthRun struct {
+// checkerRun identifies one checker goroutine of a task: its health
+// checker or its general checker (check.go).
+type checkerRun struct {
 	cancel context.CancelFunc
 }
 
 // healthResult is a checker's verdict, posted to the loop.
 type healthResult struct {
 	key     taskKey
-	run     *healthRun
+	run     *checkerRun
 	verdict healthVerdict
 }
 
-func (t *task) stopHealth() {
+// stopCheckers stops the task's health checker and general checker.
+func (t *task) stopCheckers() {
 	if t.health != nil {
 		t.health.cancel()
 		t.health = nil
 	}
+	if t.check != nil {
+		t.check.cancel()
+		t.check = nil
+	}
+}
+
+// startCheckers starts the health checker and the general checker of a
+// RUNNING task that has them (and is not being killed).
+func (a *Agent) startCheckers(t *task) {
+	a.startHealthCheck(t)
+	a.startCheck(t)
 }
 
 // lastRunning is the task's latest TASK_RUNNING status, or nil.
@@ -201,8 +214,65 @@ func lastRunning(statuses []*mesos.TaskStatus) *mesos.TaskStatus {
 	return nil
 }
 
-func isHealthUpdate(st *mesos.TaskStatus) bool {
-	return st.GetReason() == mesos.TaskStatus_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED && st.Healthy != nil
+// launchTime is when the task started running, as its statuses record it:
+// the TASK_STARTING status (sent right before TASK_RUNNING, and never
+// replaced), else the first TASK_RUNNING; now if neither is known.
+func launchTime(statuses []*mesos.TaskStatus) time.Time {
+	for _, st := range statuses {
+		if s := st.GetState(); (s == mesos.TaskState_TASK_STARTING || s == mesos.TaskState_TASK_RUNNING) && st.GetTimestamp() > 0 {
+			return time.Unix(0, int64(st.GetTimestamp()*1e9))
+		}
+	}
+	return time.Now()
+}
+
+// reportsHealth tells whether a status carries a health verdict. Health
+// updates set it, and every later update of the running task copies it
+// (check updates too, as the command executor copies its last status).
+func reportsHealth(st *mesos.TaskStatus) bool {
+	return st.GetState() == mesos.TaskState_TASK_RUNNING && st.Healthy != nil
+}
+
+// goChecker runs probe once at first, then interval after each probe
+// ends, until the returned run is cancelled (or the agent stops). probe
+// gets the run's context and the run to post results with; the loop drops
+// results of a run that is no longer the task's.
+func (a *Agent) goChecker(first time.Time, interval time.Duration, probe func(ctx context.Context, run *checkerRun)) *checkerRun {
+	ctx, cancel := context.WithCancel(a.loopCtx)
+	run := &checkerRun{cancel: cancel}
+	a.goLoop(func() {
+		defer cancel()
+		timer := time.NewTimer(max(time.Until(first), 0))
+		defer timer.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+			probe(ctx, run)
+			if ctx.Err() != nil {
+				return
+			}
+			timer.Reset(interval)
+		}
+	})
+	return run
+}
+
+// transient tells whether a check error means the runtime could not run
+// the check right now: not a result.
+func transient(err error) bool {
+	return errors.Is(err, containerizer.ErrUnavailable) || errors.Is(err, containerizer.ErrNotRunning) ||
+		errors.Is(err, containerizer.ErrNotFound)
+}
+
+// withTimeout bounds ctx by d; 0 means no bound.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return ctx, func() {}
 }
 
 // startHealthCheck starts checking a RUNNING task that has a health check,
@@ -224,9 +294,9 @@ func (a *Agent) startHealthCheck(t *task) {
 	first := now.Add(cfg.delay)
 	if last := lastRunning(t.rec.GetStatuses()); last != nil {
 		switch {
-		case !isHealthUpdate(last):
-			// Nothing reported yet: this status is the launch.
-			st.start = time.Unix(0, int64(last.GetTimestamp()*1e9))
+		case !reportsHealth(last):
+			// Nothing reported yet: delay and grace count from the launch.
+			st.start = launchTime(t.rec.GetStatuses())
 			first = st.start.Add(cfg.delay)
 		case last.GetHealthy():
 			st.initializing = false
@@ -238,62 +308,44 @@ func (a *Agent) startHealthCheck(t *task) {
 			first = now
 		}
 	}
-	ctx, cancel := context.WithCancel(a.loopCtx)
-	run := &healthRun{cancel: cancel}
-	t.health = run
 	key, cid := t.key(), t.rec.GetContainerId()
 	log := a.log.With("framework_id", key.framework, "task_id", key.task, "health_check", cfg.typ.String())
 	log.Info("health checking task", "first_check_in", max(time.Until(first), 0), "interval", cfg.interval,
 		"timeout", cfg.timeout, "grace_period", cfg.grace, "consecutive_failures", cfg.maxFailures)
-	a.goLoop(func() {
-		defer cancel()
-		timer := time.NewTimer(max(time.Until(first), 0))
-		defer timer.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-			err := a.checkHealth(ctx, cfg, cid)
-			if ctx.Err() != nil {
-				return // stopped meanwhile: the result does not matter
-			}
-			var v healthVerdict
-			switch {
-			case err == nil:
-				v = st.success()
-				if v.report {
-					log.Info("health check passed; task healthy")
-				} else {
-					log.Debug("health check passed")
-				}
-			case errors.Is(err, containerizer.ErrUnavailable) || errors.Is(err, containerizer.ErrNotRunning) ||
-				errors.Is(err, containerizer.ErrNotFound):
-				log.Info("health check could not run; not counted", "err", err)
-			default:
-				v = st.failure(time.Now())
-				if v.report {
-					log.Warn("health check failed", "consecutive_failures", v.failures, "err", err)
-				} else {
-					log.Info("ignoring health check failure in the grace period", "err", err)
-				}
-			}
+	t.health = a.goChecker(first, cfg.interval, func(ctx context.Context, run *checkerRun) {
+		err := a.checkHealth(ctx, cfg, cid)
+		if ctx.Err() != nil {
+			return // stopped meanwhile: the result does not matter
+		}
+		var v healthVerdict
+		switch {
+		case err == nil:
+			v = st.success()
 			if v.report {
-				a.post(healthResult{key: key, run: run, verdict: v})
+				log.Info("health check passed; task healthy")
+			} else {
+				log.Debug("health check passed")
 			}
-			timer.Reset(cfg.interval)
+		case transient(err):
+			log.Info("health check could not run; not counted", "err", err)
+		default:
+			v = st.failure(time.Now())
+			if v.report {
+				log.Warn("health check failed", "consecutive_failures", v.failures, "err", err)
+			} else {
+				log.Info("ignoring health check failure in the grace period", "err", err)
+			}
+		}
+		if v.report {
+			a.post(healthResult{key: key, run: run, verdict: v})
 		}
 	})
 }
 
 // checkHealth runs one check; nil means healthy.
 func (a *Agent) checkHealth(ctx context.Context, cfg *healthConfig, cid string) error {
-	if cfg.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.timeout)
-		defer cancel()
-	}
+	ctx, cancel := withTimeout(ctx, cfg.timeout)
+	defer cancel()
 	var err error
 	switch cfg.typ {
 	case mesos.HealthCheck_COMMAND:
@@ -301,7 +353,7 @@ func (a *Agent) checkHealth(ctx context.Context, cfg *healthConfig, cid string) 
 	case mesos.HealthCheck_HTTP:
 		err = httpCheck(ctx, cfg)
 	case mesos.HealthCheck_TCP:
-		err = tcpCheck(ctx, cfg)
+		err = tcpProbe(ctx, cfg.addr)
 	default:
 		err = fmt.Errorf("unsupported health check type %s", cfg.typ)
 	}
@@ -311,13 +363,19 @@ func (a *Agent) checkHealth(ctx context.Context, cfg *healthConfig, cid string) 
 	return err
 }
 
-func (a *Agent) commandCheck(ctx context.Context, cfg *healthConfig, cid string) error {
-	st, err := a.cz.Exec(ctx, cid, containerizer.ExecSpec{
-		ExecID:     "health-" + uuid.NewString(),
-		Argv:       cfg.argv,
-		Env:        cfg.env,
-		OutputPath: cfg.output,
+// execProbe runs a check command inside the task's container, its output
+// appended to output (the sandbox's stderr).
+func (a *Agent) execProbe(ctx context.Context, cid, idPrefix string, argv, env []string, output string) (containerizer.ExitStatus, error) {
+	return a.cz.Exec(ctx, cid, containerizer.ExecSpec{
+		ExecID:     idPrefix + uuid.NewString(),
+		Argv:       argv,
+		Env:        env,
+		OutputPath: output,
 	})
+}
+
+func (a *Agent) commandCheck(ctx context.Context, cfg *healthConfig, cid string) error {
+	st, err := a.execProbe(ctx, cid, "health-", cfg.argv, cfg.env, cfg.output)
 	if err != nil {
 		return err
 	}
@@ -327,41 +385,50 @@ func (a *Agent) commandCheck(ctx context.Context, cfg *healthConfig, cid string)
 	return nil
 }
 
-func httpCheck(ctx context.Context, cfg *healthConfig) error {
+// httpProbe GETs url like curl -s -S -L -k and returns the final response.
+func httpProbe(ctx context.Context, url string) (code int, status string, err error) {
 	tr := &http.Transport{
 		// Like curl -k; no proxy: the target is loopback.
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // Mesos skips verification too
 		DisableKeepAlives: true,
 	}
 	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	// Redirects are followed (curl -L), up to Go's limit of 10.
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	resp.Body.Close()
-	code := resp.StatusCode
+	return resp.StatusCode, resp.Status, nil
+}
+
+func httpCheck(ctx context.Context, cfg *healthConfig) error {
+	code, status, err := httpProbe(ctx, cfg.url)
+	if err != nil {
+		return err
+	}
 	if len(cfg.statuses) > 0 {
 		for _, s := range cfg.statuses {
 			if uint32(code) == s {
 				return nil
 			}
 		}
-		return fmt.Errorf("Unexpected HTTP response code: %s (expected one of %v)", resp.Status, cfg.statuses)
+		return fmt.Errorf("Unexpected HTTP response code: %s (expected one of %v)", status, cfg.statuses)
 	}
 	if code < http.StatusOK || code >= http.StatusBadRequest {
-		return fmt.Errorf("Unexpected HTTP response code: %s", resp.Status)
+		return fmt.Errorf("Unexpected HTTP response code: %s", status)
 	}
 	return nil
 }
 
-func tcpCheck(ctx context.Context, cfg *healthConfig) error {
+// tcpProbe connects to addr and closes the connection.
+func tcpProbe(ctx context.Context, addr string) error {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", cfg.addr)
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -387,9 +454,18 @@ func (a *Agent) onHealthResult(m healthResult) {
 }
 
 // healthStatus is the command executor's health update: its latest status
-// (TASK_RUNNING, with whatever it carries) with a new UUID and timestamp,
-// reason REASON_TASK_HEALTH_CHECK_STATUS_UPDATED and healthy set.
+// with reason REASON_TASK_HEALTH_CHECK_STATUS_UPDATED and healthy set.
 func (a *Agent) healthStatus(t *task, healthy bool) *mesos.TaskStatus {
+	st := a.runningUpdate(t, mesos.TaskStatus_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED)
+	st.Healthy = proto.Bool(healthy)
+	return st
+}
+
+// runningUpdate starts a health or check update as the command executor
+// does: a copy of its latest status (TASK_RUNNING, with whatever it
+// carries: healthy, check_status, ...) with a new UUID and timestamp and
+// the given reason.
+func (a *Agent) runningUpdate(t *task, reason mesos.TaskStatus_Reason) *mesos.TaskStatus {
 	fresh := a.executorStatus(t, mesos.TaskState_TASK_RUNNING, "")
 	st := fresh
 	if last := lastRunning(t.rec.GetStatuses()); last != nil {
@@ -399,8 +475,7 @@ func (a *Agent) healthStatus(t *task, healthy bool) *mesos.TaskStatus {
 			st.AgentId = fresh.AgentId
 		}
 	}
-	st.Reason = mesos.TaskStatus_REASON_TASK_HEALTH_CHECK_STATUS_UPDATED.Enum()
-	st.Healthy = proto.Bool(healthy)
+	st.Reason = reason.Enum()
 	return st
 }
 
@@ -415,7 +490,7 @@ func killedByHealthCheck(statuses []*mesos.TaskStatus) bool {
 		if st.GetState() == mesos.TaskState_TASK_KILLING {
 			continue
 		}
-		return st.GetState() == mesos.TaskState_TASK_RUNNING && isHealthUpdate(st) && !st.GetHealthy()
+		return reportsHealth(st) && !st.GetHealthy()
 	}
 	return false
 }

@@ -116,6 +116,9 @@ func taskJSON(t *mesos.Task) map[string]any {
 		if s.Healthy != nil {
 			st["healthy"] = s.GetHealthy()
 		}
+		if cs := s.GetCheckStatus(); cs != nil {
+			st["check_status"] = checkStatusJSON(cs)
+		}
 		statuses = append(statuses, st)
 	}
 	out := map[string]any{
@@ -320,3 +323,33 @@ func nonNil[T any](s []T) []T {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func joinComma(s []string) string { return strings.Join(s, ",") }
+
+// checkStatusJSON is a CheckStatusInfo as Mesos' JSON::Protobuf renders it.
+func checkStatusJSON(cs *mesos.CheckStatusInfo) map[string]any {
+	out := map[string]any{}
+	if cs.Type != nil {
+		out["type"] = cs.GetType().String()
+	}
+	if c := cs.GetCommand(); c != nil {
+		m := map[string]any{}
+		if c.ExitCode != nil {
+			m["exit_code"] = c.GetExitCode()
+		}
+		out["command"] = m
+	}
+	if h := cs.GetHttp(); h != nil {
+		m := map[string]any{}
+		if h.StatusCode != nil {
+			m["status_code"] = h.GetStatusCode()
+		}
+		out["http"] = m
+	}
+	if t := cs.GetTcp(); t != nil {
+		m := map[string]any{}
+		if t.Succeeded != nil {
+			m["succeeded"] = t.GetSucceeded()
+		}
+		out["tcp"] = m
+	}
+	return out
+}

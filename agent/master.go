@@ -399,7 +399,7 @@ func (a *Agent) shutdown(msg string) {
 	a.log.Warn("master asked the agent to shut down; killing all tasks and registering as a new agent", "message", msg)
 	for _, t := range a.tasks {
 		t.stopRetry()
-		t.stopHealth()
+		t.stopCheckers()
 		if cid := t.rec.GetContainerId(); cid != "" && t.rec.GetTask() != nil && !isTerminal(t.rec.GetState()) {
 			a.destroyContainer(cid)
 		}

@@ -104,8 +104,12 @@ func (a *Agent) newStatus(t *task, state mesos.TaskState, src mesos.TaskStatus_S
 	return st
 }
 
+// executorStatus builds a status as the command executor would; for a
+// task with a check it carries the check's empty result (check.go).
 func (a *Agent) executorStatus(t *task, state mesos.TaskState, msg string) *mesos.TaskStatus {
-	return a.newStatus(t, state, mesos.TaskStatus_SOURCE_EXECUTOR, msg)
+	st := a.newStatus(t, state, mesos.TaskStatus_SOURCE_EXECUTOR, msg)
+	st.CheckStatus = taskCheckStatus(t)
+	return st
 }
 
 func (a *Agent) agentStatus(t *task, state mesos.TaskState, reason mesos.TaskStatus_Reason, msg string) *mesos.TaskStatus {
@@ -167,6 +171,15 @@ func (a *Agent) runTask(rt *mesosdpb.AgentEvent_RunTask) {
 		// here too so a task never runs with a check that cannot run.
 		if err := healthcheck.Validate(hc); err != nil {
 			reason := "Task uses invalid health check: " + err.Error()
+			log.Warn("rejecting task", "reason", reason)
+			a.statusUpdate(t, a.agentStatus(t, mesos.TaskState_TASK_ERROR, mesos.TaskStatus_REASON_TASK_INVALID, reason))
+			return
+		}
+	}
+	if c := ti.GetCheck(); c != nil {
+		// As for health checks: the master validates it too.
+		if err := healthcheck.ValidateCheck(c); err != nil {
+			reason := "Task uses invalid check: " + err.Error()
 			log.Warn("rejecting task", "reason", reason)
 			a.statusUpdate(t, a.agentStatus(t, mesos.TaskState_TASK_ERROR, mesos.TaskStatus_REASON_TASK_INVALID, reason))
 			return
@@ -353,7 +366,7 @@ func (a *Agent) onLaunchResult(m launchResult) {
 	a.statusUpdate(t, a.executorStatus(t, mesos.TaskState_TASK_STARTING, ""))
 	a.statusUpdate(t, a.executorStatus(t, mesos.TaskState_TASK_RUNNING, ""))
 	if a.fatal == nil {
-		a.startHealthCheck(t)
+		a.startCheckers(t)
 	}
 }
 
@@ -466,7 +479,7 @@ func (a *Agent) onContainerExited(m containerExited) {
 		return
 	}
 	t.waiting = false
-	t.stopHealth()
+	t.stopCheckers()
 	if fw := a.frameworks[m.key.framework]; fw != nil && fw.terminating {
 		a.destroyContainer(m.containerID)
 		a.forget(t)
@@ -588,7 +601,7 @@ func (a *Agent) taskKillGrace(t *task) time.Duration {
 // TASK_KILLING goes to frameworks that understand it, and the container
 // gets SIGTERM, then SIGKILL after grace. Its exit is reported TASK_KILLED.
 func (a *Agent) beginKill(t *task, grace time.Duration) {
-	t.stopHealth()
+	t.stopCheckers()
 	first := !t.rec.GetKillRequested()
 	t.rec.KillRequested = proto.Bool(true)
 	t.rec.KillGraceNs = proto.Int64(int64(grace))
@@ -661,7 +674,7 @@ func (a *Agent) shutdownFramework(fwID string) {
 		}
 		t := a.tasks[k]
 		t.stopRetry()
-		t.stopHealth()
+		t.stopCheckers()
 		t.rec.Pending = nil // nobody will acknowledge them
 		running := t.rec.GetTask() != nil && !isTerminal(t.rec.GetState()) && t.rec.GetContainerId() != ""
 		switch {
@@ -682,7 +695,7 @@ func (a *Agent) shutdownFramework(fwID string) {
 // keep it in the bounded completed list for /state.
 func (a *Agent) forget(t *task) {
 	t.stopRetry()
-	t.stopHealth()
+	t.stopCheckers()
 	k := t.key()
 	delete(a.tasks, k)
 	if err := a.db.DeleteTask(k.framework, k.task); err != nil {

@@ -61,6 +61,9 @@ func (a *Agent) statusUpdate(t *task, st *mesos.TaskStatus) {
 	if st.Healthy != nil {
 		attrs = append(attrs, "healthy", st.GetHealthy())
 	}
+	if st.GetReason() == mesos.TaskStatus_REASON_TASK_CHECK_STATUS_UPDATED {
+		attrs = append(attrs, "check_status", checkStatusString(st.GetCheckStatus()))
+	}
 	if st.Message != nil {
 		attrs = append(attrs, "message", st.GetMessage())
 	}

@@ -1,6 +1,7 @@
 // Package healthcheck holds what the master and the agent share about
-// Mesos task health checks (TaskInfo.health_check): its validation. The
-// master refuses an invalid check with TASK_ERROR before the task reaches an
+// Mesos task health checks (TaskInfo.health_check, Validate) and general
+// checks (TaskInfo.check, ValidateCheck): their validation. The master
+// refuses an invalid check with TASK_ERROR before the task reaches an
 // agent (as Mesos' master does); the agent checks again because a task may
 // come from an older master.
 package healthcheck
