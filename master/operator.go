@@ -2,6 +2,7 @@ package master
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
 	"time"
@@ -35,6 +36,7 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 	local := map[masterpb.Call_Type]bool{
 		masterpb.Call_GET_HEALTH: true, masterpb.Call_GET_FLAGS: true,
 		masterpb.Call_GET_VERSION: true, masterpb.Call_GET_METRICS: true,
+		masterpb.Call_GET_LOGGING_LEVEL: true,
 	}
 	if !local[call.GetType()] && m.redirectToLeader(w, r) {
 		return
@@ -59,6 +61,22 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 			gf.Flags = append(gf.Flags, &mesos.Flag{Name: proto.String(k), Value: proto.String(flags[k])})
 		}
 		resp = &masterpb.Response{Type: masterpb.Response_GET_FLAGS.Enum(), GetFlags: gf}
+	case masterpb.Call_GET_LOGGING_LEVEL:
+		// Mesos reports glog's verbosity: 0 normally, higher when verbose.
+		var level uint32
+		if m.log.Enabled(r.Context(), slog.LevelDebug) {
+			level = 1
+		}
+		resp = &masterpb.Response{Type: masterpb.Response_GET_LOGGING_LEVEL.Enum(),
+			GetLoggingLevel: &masterpb.Response_GetLoggingLevel{Level: proto.Uint32(level)}}
+	case masterpb.Call_GET_OPERATIONS:
+		// Operations on agent default resources are applied synchronously
+		// by the master (no resource providers), so none is ever pending.
+		if err := m.linearizable(r.Context()); err != nil {
+			m.mapError(w, r, err)
+			return
+		}
+		resp = &masterpb.Response{Type: masterpb.Response_GET_OPERATIONS.Enum(), GetOperations: &masterpb.Response_GetOperations{}}
 	case masterpb.Call_GET_METRICS:
 		s, err := m.snapshot(r)
 		if err != nil {

@@ -79,6 +79,15 @@ func TestOperatorAPI(t *testing.T) {
 				t.Fatalf("GET_METRICS lacks master/elected=1: %v", r)
 			}
 
+			_, _, r = operatorCall(t, tm, c, typ(masterpb.Call_GET_OPERATIONS))
+			if r.GetType() != masterpb.Response_GET_OPERATIONS || r.GetGetOperations() == nil || len(r.GetGetOperations().GetOperations()) != 0 {
+				t.Fatalf("GET_OPERATIONS: %v, want an empty list", r)
+			}
+			_, _, r = operatorCall(t, tm, c, typ(masterpb.Call_GET_LOGGING_LEVEL))
+			if r.GetType() != masterpb.Response_GET_LOGGING_LEVEL || r.GetGetLoggingLevel().Level == nil {
+				t.Fatalf("GET_LOGGING_LEVEL: %v", r)
+			}
+
 			// Unsupported calls say so (501), and UNKNOWN is 501 as in Mesos.
 			if code, _, _ := operatorCall(t, tm, c, typ(masterpb.Call_GROW_VOLUME)); code != http.StatusNotImplemented {
 				t.Fatalf("unsupported call: got %d, want 501", code)
