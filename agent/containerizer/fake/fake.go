@@ -18,7 +18,7 @@
 // Mounts are validated (LaunchSpec.Validate) and recorded, not made: the
 // host paths need not exist. Read them back with Spec or Launches.
 //
-// Exec (used by COMMAND health checks) runs nothing. By default it
+// Exec (used by COMMAND health checks and checks) runs nothing. By default it
 // understands a few commands, as argv or as the script of "/bin/sh -c":
 // "true" or ":" (exit 0), "false" (exit 1), "exit N", and "sleep SECONDS"
 // (which honours ctx, like a timed-out check); anything else exits 0.
