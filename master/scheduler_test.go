@@ -258,7 +258,9 @@ func TestInvalidTasks(t *testing.T) {
 			badHealth := cmdTask(t, "bad-health", a, "cpus:1")
 			badHealth.HealthCheck = &mesos.HealthCheck{Type: mesos.HealthCheck_HTTP.Enum(),
 				Http: &mesos.HealthCheck_HTTPCheckInfo{Port: proto.Uint32(8080), Path: proto.String("no-slash")}}
-			s.launch([]*mesos.Offer{o}, good, dup, slash, noRes, tooMuch, negative, noCmd, wrongAgent, badHealth)
+			badCheck := cmdTask(t, "bad-check", a, "cpus:1")
+			badCheck.Check = &mesos.CheckInfo{Type: mesos.CheckInfo_TCP.Enum()}
+			s.launch([]*mesos.Offer{o}, good, dup, slash, noRes, tooMuch, negative, noCmd, wrongAgent, badHealth, badCheck)
 
 			for _, c := range []struct{ id, msg string }{
 				{"bad/id", "slashes"},
@@ -268,6 +270,7 @@ func TestInvalidTasks(t *testing.T) {
 				{"no-cmd", "CommandInfo or ExecutorInfo"},
 				{"wrong-agent", "invalid agent"},
 				{"bad-health", "Task uses invalid health check: The path 'no-slash' of HTTP health check must start with '/'"},
+				{"bad-check", "Task uses invalid check: "},
 			} {
 				st := s.anyUpdate(c.id)
 				if st.GetState() != mesos.TaskState_TASK_ERROR || st.GetReason() != mesos.TaskStatus_REASON_TASK_INVALID || st.Uuid != nil || st.GetSource() != mesos.TaskStatus_SOURCE_MASTER {

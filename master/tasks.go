@@ -261,6 +261,11 @@ func (m *Master) validateTask(f *framework, a *agent, ti *mesos.TaskInfo, availa
 			return resources.Resources{}, fmt.Errorf("Task uses invalid health check: %v", err)
 		}
 	}
+	if c := ti.GetCheck(); c != nil {
+		if err := healthcheck.ValidateCheck(c); err != nil {
+			return resources.Resources{}, fmt.Errorf("Task uses invalid check: %v", err)
+		}
+	}
 	if !available.Contains(res) {
 		return resources.Resources{}, fmt.Errorf("Total resources %s required by task %s is more than available %s", res, id, available)
 	}
