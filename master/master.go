@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -107,6 +108,9 @@ type Config struct {
 	// Flags are reported by /master/flags and GET_FLAGS.
 	Flags  map[string]string
 	Logger *slog.Logger
+	// LogLevel, if set, is the level Logger's handler reads: operator
+	// SET_LOGGING_LEVEL raises it for a while (nil: that call answers 501).
+	LogLevel *slog.LevelVar
 }
 
 func (c *Config) setDefaults() {
@@ -237,6 +241,12 @@ type Master struct {
 	// leader-only: closed when leadership is lost (operator_events.go).
 	opSubs   map[uint64]*opSubscriber
 	opSubSeq uint64
+
+	// logMu guards the temporary log level of SET_LOGGING_LEVEL (served off
+	// the loop, like GET_LOGGING_LEVEL, by any master).
+	logMu        sync.Mutex
+	baseLogLevel slog.Level
+	logReset     *time.Timer
 	// wasUnreachable marks agents re-registering after being unreachable,
 	// between MarkAgentReachable committing and their tasks being merged.
 	wasUnreachable map[string]bool
@@ -256,6 +266,7 @@ func New(cfg Config) (*Master, error) {
 	m := &Master{
 		cfg:              cfg,
 		log:              cfg.Logger.With("component", "master"),
+		baseLogLevel:     logLevelOf(cfg.LogLevel),
 		reqc:             make(chan func(), 256),
 		stopc:            make(chan struct{}),
 		pending:          make(map[uint64]func(error)),
@@ -402,6 +413,7 @@ func (m *Master) Info() *mesos.MasterInfo { return m.info }
 // Run drives the master until ctx is cancelled or the replicated log fails.
 func (m *Master) Run(ctx context.Context) error {
 	defer close(m.stopc)
+	defer m.stopLogReset()
 	defer m.rl.Close()
 	// Inbound Raft traffic; nil channels (single master) are never ready.
 	var (

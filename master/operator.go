@@ -2,7 +2,6 @@ package master
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"sort"
 	"time"
@@ -36,7 +35,7 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 	local := map[masterpb.Call_Type]bool{
 		masterpb.Call_GET_HEALTH: true, masterpb.Call_GET_FLAGS: true,
 		masterpb.Call_GET_VERSION: true, masterpb.Call_GET_METRICS: true,
-		masterpb.Call_GET_LOGGING_LEVEL: true,
+		masterpb.Call_GET_LOGGING_LEVEL: true, masterpb.Call_SET_LOGGING_LEVEL: true,
 	}
 	if !local[call.GetType()] && m.redirectToLeader(w, r) {
 		return
@@ -63,12 +62,25 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 		resp = &masterpb.Response{Type: masterpb.Response_GET_FLAGS.Enum(), GetFlags: gf}
 	case masterpb.Call_GET_LOGGING_LEVEL:
 		// Mesos reports glog's verbosity: 0 normally, higher when verbose.
-		var level uint32
-		if m.log.Enabled(r.Context(), slog.LevelDebug) {
-			level = 1
-		}
 		resp = &masterpb.Response{Type: masterpb.Response_GET_LOGGING_LEVEL.Enum(),
-			GetLoggingLevel: &masterpb.Response_GetLoggingLevel{Level: proto.Uint32(level)}}
+			GetLoggingLevel: &masterpb.Response_GetLoggingLevel{Level: proto.Uint32(m.loggingVerbosity())}}
+	case masterpb.Call_SET_LOGGING_LEVEL:
+		sl := call.GetSetLoggingLevel()
+		if sl == nil {
+			http.Error(w, "Failed to validate master::Call: Expecting 'set_logging_level' to be present", http.StatusBadRequest)
+			return
+		}
+		d := time.Duration(sl.GetDuration().GetNanoseconds())
+		if d <= 0 {
+			http.Error(w, "Failed to validate master::Call: 'set_logging_level.duration' must be positive", http.StatusBadRequest)
+			return
+		}
+		if !m.setLoggingLevel(sl.GetLevel(), d) {
+			http.Error(w, "This master's logging level cannot be changed at runtime", http.StatusNotImplemented)
+			return
+		}
+		w.WriteHeader(http.StatusOK) // no body, so no Content-Type
+		return
 	case masterpb.Call_GET_OPERATIONS:
 		// Operations on agent default resources are applied synchronously
 		// by the master (no resource providers), so none is ever pending.

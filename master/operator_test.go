@@ -3,8 +3,10 @@ package master
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -124,5 +126,39 @@ func TestOperatorAPINotAcceptable(t *testing.T) {
 	code, _ = tm.post("/api/v1", map[string]string{"Content-Type": "application/json"}, []byte(`{}`))
 	if code != http.StatusBadRequest {
 		t.Fatalf("call without type: got %d, want 400", code)
+	}
+}
+
+// SET_LOGGING_LEVEL raises the log level for its duration, then the level
+// the master started with comes back; GET_LOGGING_LEVEL follows.
+func TestOperatorSetLoggingLevel(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LogLevel = new(slog.LevelVar) // info
+	tm := startMaster(t, cfg)
+	verbosity := func() uint32 {
+		_, _, r := operatorCall(t, tm, codec.JSON, &masterpb.Call{Type: masterpb.Call_GET_LOGGING_LEVEL.Enum()})
+		return r.GetGetLoggingLevel().GetLevel()
+	}
+	if v := verbosity(); v != 0 {
+		t.Fatalf("verbosity at info: %d, want 0", v)
+	}
+	set := func(level uint32, d time.Duration) int {
+		code, _, _ := operatorCall(t, tm, codec.JSON, &masterpb.Call{Type: masterpb.Call_SET_LOGGING_LEVEL.Enum(),
+			SetLoggingLevel: &masterpb.Call_SetLoggingLevel{Level: proto.Uint32(level),
+				Duration: &mesos.DurationInfo{Nanoseconds: proto.Int64(int64(d))}}})
+		return code
+	}
+	if code := set(1, 0); code != http.StatusBadRequest {
+		t.Fatalf("SET_LOGGING_LEVEL with a zero duration: %d, want 400", code)
+	}
+	if code := set(1, 300*time.Millisecond); code != http.StatusOK {
+		t.Fatalf("SET_LOGGING_LEVEL: %d", code)
+	}
+	if v := verbosity(); v != 1 || cfg.LogLevel.Level() != slog.LevelDebug {
+		t.Fatalf("after SET_LOGGING_LEVEL 1: verbosity %d, level %v; want 1, debug", v, cfg.LogLevel.Level())
+	}
+	waitUntil(t, "the log level back to info", func() bool { return cfg.LogLevel.Level() == slog.LevelInfo })
+	if v := verbosity(); v != 0 {
+		t.Fatalf("verbosity after the duration: %d, want 0", v)
 	}
 }

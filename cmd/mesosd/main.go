@@ -84,12 +84,17 @@ func main() {
 	}
 }
 
+// logLevel is the level of the process's logger: the operator API's
+// SET_LOGGING_LEVEL changes it for a while.
+var logLevel = new(slog.LevelVar)
+
 func newLogger(level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log_level %q: use debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	logLevel.Set(l)
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})), nil
 }
 
 // masterFlags are the master's flags, named as in Mesos where Mesos has them.
@@ -197,6 +202,7 @@ func (f *masterFlags) config(logger *slog.Logger, flags map[string]string) (mast
 		return master.Config{}, fmt.Errorf("--agent_removal_rate_limit: %w", err)
 	}
 	return master.Config{
+		LogLevel:               logLevel,
 		InitialWeights:         weights,
 		MinAllocatable:         f.minAllocatable,
 		Roles:                  splitList(f.roles),
