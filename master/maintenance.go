@@ -133,7 +133,8 @@ func (m *Master) maintenanceCycle(now time.Time, byFramework map[string][]*mesos
 	st := m.maint()
 	machines := m.reg.Machines()
 	drains := m.reg.Drains()
-	if len(machines) == 0 && len(drains) == 0 && len(st.blocked) == 0 && len(st.inverse) == 0 && len(st.unavail) == 0 {
+	if len(machines) == 0 && len(drains) == 0 && m.reg.DeactivatedAgents() == 0 &&
+		len(st.blocked) == 0 && len(st.inverse) == 0 && len(st.unavail) == 0 {
 		return
 	}
 	idx := newMachineIndex(machines)
@@ -152,7 +153,7 @@ func (m *Master) maintenanceCycle(now time.Time, byFramework map[string][]*mesos
 				wantUnavail[a.id] = mi.GetUnavailability()
 			}
 		}
-		if m.reg.AgentDrain(a.id) != nil {
+		if m.reg.AgentDrain(a.id) != nil || m.reg.AgentDeactivated(a.id) {
 			wantBlocked[a.id] = true
 		}
 	}
@@ -217,7 +218,7 @@ func (m *Master) maintenanceCycle(now time.Time, byFramework map[string][]*mesos
 		}
 	}
 
-	// Blocks follow DOWN machines and drains.
+	// Blocks follow DOWN machines, drains and deactivated agents.
 	for _, a := range agents {
 		if wantBlocked[a.id] && !st.blocked[a.id] {
 			st.blocked[a.id] = true
@@ -514,6 +515,20 @@ func (m *Master) serveMaintenanceCall(w http.ResponseWriter, r *http.Request, ca
 		}
 		cmd = &pb.Command{Kind: &pb.Command_DrainAgent{DrainAgent: &pb.DrainAgent{AgentId: c.GetAgentId(), Config: cfg}}}
 		status = http.StatusOK
+	case masterpb.Call_DEACTIVATE_AGENT:
+		if call.DeactivateAgent == nil {
+			http.Error(w, "Failed to validate master::Call: Expecting 'deactivate_agent' to be present", http.StatusBadRequest)
+			return
+		}
+		cmd = &pb.Command{Kind: &pb.Command_DeactivateAgent{DeactivateAgent: &pb.DeactivateAgent{AgentId: call.GetDeactivateAgent().GetAgentId()}}}
+		status = http.StatusOK
+	case masterpb.Call_REACTIVATE_AGENT:
+		if call.ReactivateAgent == nil {
+			http.Error(w, "Failed to validate master::Call: Expecting 'reactivate_agent' to be present", http.StatusBadRequest)
+			return
+		}
+		cmd = &pb.Command{Kind: &pb.Command_ReactivateAgent{ReactivateAgent: &pb.ReactivateAgent{AgentId: call.GetReactivateAgent().GetAgentId()}}}
+		status = http.StatusOK
 	default:
 		http.Error(w, fmt.Sprintf("not a maintenance call: %s", call.GetType()), http.StatusBadRequest)
 		return
@@ -562,11 +577,13 @@ func (m *Master) maintenanceUpdate(cmd *pb.Command, reply func(error)) {
 	case *pb.Command_StopMaintenance:
 		err = m.reg.ValidateStop(k.StopMaintenance.GetMachines())
 	case *pb.Command_DrainAgent:
-		id := k.DrainAgent.GetAgentId().GetValue()
-		if id == "" {
-			err = fmt.Errorf("Expecting 'agent_id' to be present")
-		} else if ra, ok := m.reg.Agent(id); !ok || ra.GetState() == pb.RegistryAgent_GONE {
-			err = fmt.Errorf("Unknown agent %s", id)
+		err = m.knownAgentID(k.DrainAgent.GetAgentId().GetValue())
+	case *pb.Command_DeactivateAgent:
+		err = m.knownAgentID(k.DeactivateAgent.GetAgentId().GetValue())
+	case *pb.Command_ReactivateAgent:
+		id := k.ReactivateAgent.GetAgentId().GetValue()
+		if err = m.knownAgentID(id); err == nil && !m.reg.AgentDeactivated(id) && m.reg.AgentDrain(id) == nil {
+			err = fmt.Errorf("Agent %s is not deactivated", id)
 		}
 	}
 	if err != nil {
@@ -596,6 +613,17 @@ func (m *Master) maintenanceUpdate(cmd *pb.Command, reply func(error)) {
 		m.version++
 		reply(nil)
 	})
+}
+
+// knownAgentID validates the agent ID of DRAIN/DEACTIVATE/REACTIVATE_AGENT.
+func (m *Master) knownAgentID(id string) error {
+	if id == "" {
+		return fmt.Errorf("Expecting 'agent_id' to be present")
+	}
+	if ra, ok := m.reg.Agent(id); !ok || ra.GetState() == pb.RegistryAgent_GONE {
+		return fmt.Errorf("Unknown agent %s", id)
+	}
+	return nil
 }
 
 // maintenanceRead builds GET_MAINTENANCE_SCHEDULE and GET_MAINTENANCE_STATUS

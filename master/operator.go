@@ -167,7 +167,8 @@ func (m *Master) handleOperator(w http.ResponseWriter, r *http.Request) {
 		m.servePolicyCall(w, r, &call)
 		return
 	case masterpb.Call_UPDATE_MAINTENANCE_SCHEDULE, masterpb.Call_START_MAINTENANCE,
-		masterpb.Call_STOP_MAINTENANCE, masterpb.Call_DRAIN_AGENT:
+		masterpb.Call_STOP_MAINTENANCE, masterpb.Call_DRAIN_AGENT,
+		masterpb.Call_DEACTIVATE_AGENT, masterpb.Call_REACTIVATE_AGENT:
 		m.serveMaintenanceCall(w, r, &call) // maintenance.go
 		return
 	case masterpb.Call_UNKNOWN:
@@ -265,7 +266,7 @@ func (m *Master) agentProto(a *agent) *masterpb.Response_GetAgents_Agent {
 	return &masterpb.Response_GetAgents_Agent{
 		AgentInfo:          a.info,
 		Active:             proto.Bool(a.conn != nil),
-		Deactivated:        proto.Bool(false),
+		Deactivated:        proto.Bool(m.reg.AgentDeactivated(a.id) || m.reg.AgentDrain(a.id) != nil),
 		Version:            proto.String(a.version),
 		Pid:                proto.String(fmt.Sprintf("slave(1)@%s:%d", a.info.GetHostname(), a.info.GetPort())),
 		RegisteredTime:     timeInfo(a.registeredTime),

@@ -23,12 +23,18 @@ type maintState struct {
 	machines map[string]*mesos.MachineInfo // by MachineKey
 	schedule *maintenance.Schedule
 	drains   map[string]*mesos.DrainInfo // by agent ID
+	// deactivated mirrors RegistryAgent.deactivated, so that the master's
+	// per-allocation maintenance pass can tell in O(1) there is none.
+	deactivated map[string]bool
 }
 
 func (r *Registry) applyMaintenance(cmd *pb.Command) error {
 	if r.mt.machines == nil {
 		r.mt.machines = make(map[string]*mesos.MachineInfo)
 		r.mt.drains = make(map[string]*mesos.DrainInfo)
+	}
+	if r.mt.deactivated == nil {
+		r.mt.deactivated = make(map[string]bool)
 	}
 	switch k := cmd.Kind.(type) {
 	case *pb.Command_UpdateMaintenanceSchedule:
@@ -41,6 +47,24 @@ func (r *Registry) applyMaintenance(cmd *pb.Command) error {
 		return r.applyDrainAgent(k.DrainAgent)
 	case *pb.Command_MarkAgentDrained:
 		return r.applyMarkAgentDrained(k.MarkAgentDrained)
+	case *pb.Command_DeactivateAgent:
+		a, err := r.activatable(k.DeactivateAgent.GetAgentId().GetValue())
+		if err != nil {
+			return err
+		}
+		a.Deactivated = proto.Bool(true)
+		r.mt.deactivated[k.DeactivateAgent.GetAgentId().GetValue()] = true
+		return nil
+	case *pb.Command_ReactivateAgent:
+		id := k.ReactivateAgent.GetAgentId().GetValue()
+		a, err := r.activatable(id)
+		if err != nil {
+			return err
+		}
+		a.Deactivated = nil
+		delete(r.mt.deactivated, id)
+		delete(r.mt.drains, id)
+		return nil
 	}
 	return fmt.Errorf("%w: not a maintenance command", ErrRejected)
 }
@@ -311,6 +335,24 @@ func (r *Registry) Machine(id *mesos.MachineID) (*mesos.MachineInfo, bool) {
 // modified.
 func (r *Registry) Schedule() *maintenance.Schedule { return r.mt.schedule }
 
+// activatable returns the agent DEACTIVATE/REACTIVATE_AGENT may act on: one
+// the registry knows and that is not gone.
+func (r *Registry) activatable(id string) (*pb.RegistryAgent, error) {
+	a, ok := r.agents[id]
+	if !ok || a.GetState() == pb.RegistryAgent_GONE {
+		return nil, fmt.Errorf("%w: unknown agent %q", ErrRejected, id)
+	}
+	return a, nil
+}
+
+// AgentDeactivated reports whether DEACTIVATE_AGENT turned off the agent's
+// offers (until REACTIVATE_AGENT).
+func (r *Registry) AgentDeactivated(id string) bool { return r.agents[id].GetDeactivated() }
+
+// DeactivatedAgents counts the agents DEACTIVATE_AGENT turned off (an
+// upper bound: an entry may outlive its agent's removal).
+func (r *Registry) DeactivatedAgents() int { return len(r.mt.deactivated) }
+
 // AgentDrain returns the drain state of an agent (nil if not draining).
 func (r *Registry) AgentDrain(id string) *mesos.DrainInfo { return r.mt.drains[id] }
 
@@ -350,5 +392,11 @@ func (r *Registry) restoreMaintenance(p *pb.Registry) {
 	r.mt.schedule = p.GetSchedule()
 	for _, d := range p.GetDrains() {
 		r.mt.drains[d.GetAgentId().GetValue()] = d.GetInfo()
+	}
+	r.mt.deactivated = make(map[string]bool)
+	for _, a := range p.GetAgents() {
+		if a.GetDeactivated() {
+			r.mt.deactivated[a.GetInfo().GetId().GetValue()] = true
+		}
 	}
 }

@@ -243,7 +243,8 @@ func (r *Registry) Apply(idx uint64, cmd *pb.Command) error {
 	case *pb.Command_UpdateAgentResources:
 		return r.updateAgentResources(k.UpdateAgentResources)
 	case *pb.Command_UpdateMaintenanceSchedule, *pb.Command_StartMaintenance, *pb.Command_StopMaintenance,
-		*pb.Command_DrainAgent, *pb.Command_MarkAgentDrained:
+		*pb.Command_DrainAgent, *pb.Command_MarkAgentDrained,
+		*pb.Command_DeactivateAgent, *pb.Command_ReactivateAgent:
 		return r.applyMaintenance(cmd) // maintenance.go
 	case nil:
 		return fmt.Errorf("%w: empty command", ErrRejected)

@@ -88,7 +88,7 @@ func (x *RegistryAgent_State) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use RegistryAgent_State.Descriptor instead.
 func (RegistryAgent_State) EnumDescriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{24, 0}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{26, 0}
 }
 
 type AgentEvent_Type int32
@@ -168,7 +168,7 @@ func (x *AgentEvent_Type) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use AgentEvent_Type.Descriptor instead.
 func (AgentEvent_Type) EnumDescriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27, 0}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29, 0}
 }
 
 type AgentCall_Type int32
@@ -230,7 +230,7 @@ func (x *AgentCall_Type) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use AgentCall_Type.Descriptor instead.
 func (AgentCall_Type) EnumDescriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{28, 0}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{30, 0}
 }
 
 type Command struct {
@@ -263,6 +263,8 @@ type Command struct {
 	//	*Command_StopMaintenance
 	//	*Command_DrainAgent
 	//	*Command_MarkAgentDrained
+	//	*Command_DeactivateAgent
+	//	*Command_ReactivateAgent
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -508,6 +510,24 @@ func (x *Command) GetMarkAgentDrained() *MarkAgentDrained {
 	return nil
 }
 
+func (x *Command) GetDeactivateAgent() *DeactivateAgent {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_DeactivateAgent); ok {
+			return x.DeactivateAgent
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetReactivateAgent() *ReactivateAgent {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_ReactivateAgent); ok {
+			return x.ReactivateAgent
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -597,6 +617,14 @@ type Command_MarkAgentDrained struct {
 	MarkAgentDrained *MarkAgentDrained `protobuf:"bytes,54,opt,name=mark_agent_drained,json=markAgentDrained,oneof"`
 }
 
+type Command_DeactivateAgent struct {
+	DeactivateAgent *DeactivateAgent `protobuf:"bytes,55,opt,name=deactivate_agent,json=deactivateAgent,oneof"`
+}
+
+type Command_ReactivateAgent struct {
+	ReactivateAgent *ReactivateAgent `protobuf:"bytes,56,opt,name=reactivate_agent,json=reactivateAgent,oneof"`
+}
+
 func (*Command_Barrier) isCommand_Kind() {}
 
 func (*Command_SetMasterInfo) isCommand_Kind() {}
@@ -638,6 +666,10 @@ func (*Command_StopMaintenance) isCommand_Kind() {}
 func (*Command_DrainAgent) isCommand_Kind() {}
 
 func (*Command_MarkAgentDrained) isCommand_Kind() {}
+
+func (*Command_DeactivateAgent) isCommand_Kind() {}
+
+func (*Command_ReactivateAgent) isCommand_Kind() {}
 
 // Barrier is committed by a new leader before it turns on leader-only
 // subsystems: once it applies, the leader's state reflects every earlier entry.
@@ -1628,6 +1660,98 @@ func (x *MarkAgentDrained) GetAgentId() *v1.AgentID {
 	return nil
 }
 
+// DeactivateAgent stops offers of an agent (operator DEACTIVATE_AGENT)
+// without touching its tasks.
+type DeactivateAgent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *v1.AgentID            `protobuf:"bytes,1,req,name=agent_id,json=agentId" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeactivateAgent) Reset() {
+	*x = DeactivateAgent{}
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeactivateAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeactivateAgent) ProtoMessage() {}
+
+func (x *DeactivateAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeactivateAgent.ProtoReflect.Descriptor instead.
+func (*DeactivateAgent) Descriptor() ([]byte, []int) {
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DeactivateAgent) GetAgentId() *v1.AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
+// ReactivateAgent (operator REACTIVATE_AGENT) lets a deactivated or drained
+// agent be offered again: it clears the deactivation and any drain state.
+type ReactivateAgent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       *v1.AgentID            `protobuf:"bytes,1,req,name=agent_id,json=agentId" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactivateAgent) Reset() {
+	*x = ReactivateAgent{}
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactivateAgent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactivateAgent) ProtoMessage() {}
+
+func (x *ReactivateAgent) ProtoReflect() protoreflect.Message {
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactivateAgent.ProtoReflect.Descriptor instead.
+func (*ReactivateAgent) Descriptor() ([]byte, []int) {
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ReactivateAgent) GetAgentId() *v1.AgentID {
+	if x != nil {
+		return x.AgentId
+	}
+	return nil
+}
+
 // AgentDrain is the drain state of one agent in the registry.
 type AgentDrain struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1639,7 +1763,7 @@ type AgentDrain struct {
 
 func (x *AgentDrain) Reset() {
 	*x = AgentDrain{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[22]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +1775,7 @@ func (x *AgentDrain) String() string {
 func (*AgentDrain) ProtoMessage() {}
 
 func (x *AgentDrain) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[22]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +1788,7 @@ func (x *AgentDrain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentDrain.ProtoReflect.Descriptor instead.
 func (*AgentDrain) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{22}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AgentDrain) GetAgentId() *v1.AgentID {
@@ -1716,7 +1840,7 @@ type Registry struct {
 
 func (x *Registry) Reset() {
 	*x = Registry{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[23]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1852,7 @@ func (x *Registry) String() string {
 func (*Registry) ProtoMessage() {}
 
 func (x *Registry) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[23]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +1865,7 @@ func (x *Registry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Registry.ProtoReflect.Descriptor instead.
 func (*Registry) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{23}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Registry) GetMaster() *v1.MasterInfo {
@@ -1859,13 +1983,15 @@ type RegistryAgent struct {
 	// registry is authoritative: an agent that re-registers with a different
 	// set is told to checkpoint this one.
 	CheckpointedResources []*v1.Resource `protobuf:"bytes,4,rep,name=checkpointed_resources,json=checkpointedResources" json:"checkpointed_resources,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Set by DeactivateAgent, cleared by ReactivateAgent: no offers.
+	Deactivated   *bool `protobuf:"varint,5,opt,name=deactivated" json:"deactivated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegistryAgent) Reset() {
 	*x = RegistryAgent{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[24]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2003,7 @@ func (x *RegistryAgent) String() string {
 func (*RegistryAgent) ProtoMessage() {}
 
 func (x *RegistryAgent) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[24]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2016,7 @@ func (x *RegistryAgent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryAgent.ProtoReflect.Descriptor instead.
 func (*RegistryAgent) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{24}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RegistryAgent) GetInfo() *v1.AgentInfo {
@@ -1921,6 +2047,13 @@ func (x *RegistryAgent) GetCheckpointedResources() []*v1.Resource {
 	return nil
 }
 
+func (x *RegistryAgent) GetDeactivated() bool {
+	if x != nil && x.Deactivated != nil {
+		return *x.Deactivated
+	}
+	return false
+}
+
 type RegistryFramework struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Info             *v1.FrameworkInfo      `protobuf:"bytes,1,req,name=info" json:"info,omitempty"`
@@ -1935,7 +2068,7 @@ type RegistryFramework struct {
 
 func (x *RegistryFramework) Reset() {
 	*x = RegistryFramework{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[25]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2080,7 @@ func (x *RegistryFramework) String() string {
 func (*RegistryFramework) ProtoMessage() {}
 
 func (x *RegistryFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[25]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2093,7 @@ func (x *RegistryFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryFramework.ProtoReflect.Descriptor instead.
 func (*RegistryFramework) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{25}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RegistryFramework) GetInfo() *v1.FrameworkInfo {
@@ -2012,7 +2145,7 @@ type AgentSubscribe struct {
 
 func (x *AgentSubscribe) Reset() {
 	*x = AgentSubscribe{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[26]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2024,7 +2157,7 @@ func (x *AgentSubscribe) String() string {
 func (*AgentSubscribe) ProtoMessage() {}
 
 func (x *AgentSubscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[26]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2037,7 +2170,7 @@ func (x *AgentSubscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentSubscribe.ProtoReflect.Descriptor instead.
 func (*AgentSubscribe) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{26}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AgentSubscribe) GetInfo() *v1.AgentInfo {
@@ -2100,7 +2233,7 @@ type AgentEvent struct {
 
 func (x *AgentEvent) Reset() {
 	*x = AgentEvent{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[27]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2245,7 @@ func (x *AgentEvent) String() string {
 func (*AgentEvent) ProtoMessage() {}
 
 func (x *AgentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[27]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2258,7 @@ func (x *AgentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent.ProtoReflect.Descriptor instead.
 func (*AgentEvent) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AgentEvent) GetType() AgentEvent_Type {
@@ -2210,7 +2343,7 @@ type AgentCall struct {
 
 func (x *AgentCall) Reset() {
 	*x = AgentCall{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[28]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2355,7 @@ func (x *AgentCall) String() string {
 func (*AgentCall) ProtoMessage() {}
 
 func (x *AgentCall) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[28]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2368,7 @@ func (x *AgentCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentCall.ProtoReflect.Descriptor instead.
 func (*AgentCall) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{28}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AgentCall) GetType() AgentCall_Type {
@@ -2285,7 +2418,7 @@ type StatusUpdate struct {
 
 func (x *StatusUpdate) Reset() {
 	*x = StatusUpdate{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[29]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2430,7 @@ func (x *StatusUpdate) String() string {
 func (*StatusUpdate) ProtoMessage() {}
 
 func (x *StatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[29]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2443,7 @@ func (x *StatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusUpdate.ProtoReflect.Descriptor instead.
 func (*StatusUpdate) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StatusUpdate) GetFrameworkId() *v1.FrameworkID {
@@ -2365,7 +2498,7 @@ type MasterPeer struct {
 
 func (x *MasterPeer) Reset() {
 	*x = MasterPeer{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[30]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2377,7 +2510,7 @@ func (x *MasterPeer) String() string {
 func (*MasterPeer) ProtoMessage() {}
 
 func (x *MasterPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[30]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2390,7 +2523,7 @@ func (x *MasterPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterPeer.ProtoReflect.Descriptor instead.
 func (*MasterPeer) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{30}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MasterPeer) GetId() uint64 {
@@ -2420,7 +2553,7 @@ type AgentEvent_Registered struct {
 
 func (x *AgentEvent_Registered) Reset() {
 	*x = AgentEvent_Registered{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[31]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2565,7 @@ func (x *AgentEvent_Registered) String() string {
 func (*AgentEvent_Registered) ProtoMessage() {}
 
 func (x *AgentEvent_Registered) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[31]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2578,7 @@ func (x *AgentEvent_Registered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Registered.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Registered) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27, 0}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29, 0}
 }
 
 func (x *AgentEvent_Registered) GetAgentId() *v1.AgentID {
@@ -2479,7 +2612,7 @@ type AgentEvent_RunTask struct {
 
 func (x *AgentEvent_RunTask) Reset() {
 	*x = AgentEvent_RunTask{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[32]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2491,7 +2624,7 @@ func (x *AgentEvent_RunTask) String() string {
 func (*AgentEvent_RunTask) ProtoMessage() {}
 
 func (x *AgentEvent_RunTask) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[32]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2504,7 +2637,7 @@ func (x *AgentEvent_RunTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_RunTask.ProtoReflect.Descriptor instead.
 func (*AgentEvent_RunTask) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27, 1}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29, 1}
 }
 
 func (x *AgentEvent_RunTask) GetFramework() *v1.FrameworkInfo {
@@ -2532,7 +2665,7 @@ type AgentEvent_KillTask struct {
 
 func (x *AgentEvent_KillTask) Reset() {
 	*x = AgentEvent_KillTask{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[33]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2544,7 +2677,7 @@ func (x *AgentEvent_KillTask) String() string {
 func (*AgentEvent_KillTask) ProtoMessage() {}
 
 func (x *AgentEvent_KillTask) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[33]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2557,7 +2690,7 @@ func (x *AgentEvent_KillTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_KillTask.ProtoReflect.Descriptor instead.
 func (*AgentEvent_KillTask) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27, 2}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29, 2}
 }
 
 func (x *AgentEvent_KillTask) GetFrameworkId() *v1.FrameworkID {
@@ -2592,7 +2725,7 @@ type AgentEvent_Acknowledge struct {
 
 func (x *AgentEvent_Acknowledge) Reset() {
 	*x = AgentEvent_Acknowledge{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[34]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2604,7 +2737,7 @@ func (x *AgentEvent_Acknowledge) String() string {
 func (*AgentEvent_Acknowledge) ProtoMessage() {}
 
 func (x *AgentEvent_Acknowledge) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[34]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2617,7 +2750,7 @@ func (x *AgentEvent_Acknowledge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Acknowledge.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Acknowledge) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27, 3}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29, 3}
 }
 
 func (x *AgentEvent_Acknowledge) GetFrameworkId() *v1.FrameworkID {
@@ -2650,7 +2783,7 @@ type AgentEvent_Ping struct {
 
 func (x *AgentEvent_Ping) Reset() {
 	*x = AgentEvent_Ping{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[35]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2795,7 @@ func (x *AgentEvent_Ping) String() string {
 func (*AgentEvent_Ping) ProtoMessage() {}
 
 func (x *AgentEvent_Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[35]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2808,7 @@ func (x *AgentEvent_Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Ping.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Ping) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27, 4}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29, 4}
 }
 
 func (x *AgentEvent_Ping) GetSeq() uint64 {
@@ -2694,7 +2827,7 @@ type AgentEvent_ShutdownFramework struct {
 
 func (x *AgentEvent_ShutdownFramework) Reset() {
 	*x = AgentEvent_ShutdownFramework{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[36]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2706,7 +2839,7 @@ func (x *AgentEvent_ShutdownFramework) String() string {
 func (*AgentEvent_ShutdownFramework) ProtoMessage() {}
 
 func (x *AgentEvent_ShutdownFramework) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[36]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2719,7 +2852,7 @@ func (x *AgentEvent_ShutdownFramework) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_ShutdownFramework.ProtoReflect.Descriptor instead.
 func (*AgentEvent_ShutdownFramework) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27, 5}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29, 5}
 }
 
 func (x *AgentEvent_ShutdownFramework) GetFrameworkId() *v1.FrameworkID {
@@ -2742,7 +2875,7 @@ type AgentEvent_ReconcileTasks struct {
 
 func (x *AgentEvent_ReconcileTasks) Reset() {
 	*x = AgentEvent_ReconcileTasks{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[37]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2754,7 +2887,7 @@ func (x *AgentEvent_ReconcileTasks) String() string {
 func (*AgentEvent_ReconcileTasks) ProtoMessage() {}
 
 func (x *AgentEvent_ReconcileTasks) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[37]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2767,7 +2900,7 @@ func (x *AgentEvent_ReconcileTasks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_ReconcileTasks.ProtoReflect.Descriptor instead.
 func (*AgentEvent_ReconcileTasks) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27, 6}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29, 6}
 }
 
 func (x *AgentEvent_ReconcileTasks) GetFrameworkId() *v1.FrameworkID {
@@ -2793,7 +2926,7 @@ type AgentEvent_Shutdown struct {
 
 func (x *AgentEvent_Shutdown) Reset() {
 	*x = AgentEvent_Shutdown{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[38]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2805,7 +2938,7 @@ func (x *AgentEvent_Shutdown) String() string {
 func (*AgentEvent_Shutdown) ProtoMessage() {}
 
 func (x *AgentEvent_Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[38]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2818,7 +2951,7 @@ func (x *AgentEvent_Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_Shutdown.ProtoReflect.Descriptor instead.
 func (*AgentEvent_Shutdown) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27, 7}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29, 7}
 }
 
 func (x *AgentEvent_Shutdown) GetMessage() string {
@@ -2842,7 +2975,7 @@ type AgentEvent_CheckpointResources struct {
 
 func (x *AgentEvent_CheckpointResources) Reset() {
 	*x = AgentEvent_CheckpointResources{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[39]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2854,7 +2987,7 @@ func (x *AgentEvent_CheckpointResources) String() string {
 func (*AgentEvent_CheckpointResources) ProtoMessage() {}
 
 func (x *AgentEvent_CheckpointResources) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[39]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2867,7 +3000,7 @@ func (x *AgentEvent_CheckpointResources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEvent_CheckpointResources.ProtoReflect.Descriptor instead.
 func (*AgentEvent_CheckpointResources) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{27, 8}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{29, 8}
 }
 
 func (x *AgentEvent_CheckpointResources) GetResources() []*v1.Resource {
@@ -2886,7 +3019,7 @@ type AgentCall_Pong struct {
 
 func (x *AgentCall_Pong) Reset() {
 	*x = AgentCall_Pong{}
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[40]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2898,7 +3031,7 @@ func (x *AgentCall_Pong) String() string {
 func (*AgentCall_Pong) ProtoMessage() {}
 
 func (x *AgentCall_Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_mesosd_v1_mesosd_proto_msgTypes[40]
+	mi := &file_mesosd_v1_mesosd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2911,7 +3044,7 @@ func (x *AgentCall_Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentCall_Pong.ProtoReflect.Descriptor instead.
 func (*AgentCall_Pong) Descriptor() ([]byte, []int) {
-	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{28, 0}
+	return file_mesosd_v1_mesosd_proto_rawDescGZIP(), []int{30, 0}
 }
 
 func (x *AgentCall_Pong) GetSeq() uint64 {
@@ -2925,7 +3058,7 @@ var File_mesosd_v1_mesosd_proto protoreflect.FileDescriptor
 
 const file_mesosd_v1_mesosd_proto_rawDesc = "" +
 	"\n" +
-	"\x16mesosd/v1/mesosd.proto\x12\tmesosd.v1\x1a\x14mesos/v1/mesos.proto\x1a\x1amesos/v1/quota/quota.proto\x1a&mesos/v1/maintenance/maintenance.proto\"\xba\f\n" +
+	"\x16mesosd/v1/mesosd.proto\x12\tmesosd.v1\x1a\x14mesos/v1/mesos.proto\x1a\x1amesos/v1/quota/quota.proto\x1a&mesos/v1/maintenance/maintenance.proto\"\xcc\r\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x17\n" +
@@ -2953,7 +3086,9 @@ const file_mesosd_v1_mesosd_proto_rawDesc = "" +
 	"\x10stop_maintenance\x184 \x01(\v2\x1a.mesosd.v1.StopMaintenanceH\x00R\x0fstopMaintenance\x128\n" +
 	"\vdrain_agent\x185 \x01(\v2\x15.mesosd.v1.DrainAgentH\x00R\n" +
 	"drainAgent\x12K\n" +
-	"\x12mark_agent_drained\x186 \x01(\v2\x1b.mesosd.v1.MarkAgentDrainedH\x00R\x10markAgentDrainedB\x06\n" +
+	"\x12mark_agent_drained\x186 \x01(\v2\x1b.mesosd.v1.MarkAgentDrainedH\x00R\x10markAgentDrained\x12G\n" +
+	"\x10deactivate_agent\x187 \x01(\v2\x1a.mesosd.v1.DeactivateAgentH\x00R\x0fdeactivateAgent\x12G\n" +
+	"\x10reactivate_agent\x188 \x01(\v2\x1a.mesosd.v1.ReactivateAgentH\x00R\x0freactivateAgentB\x06\n" +
 	"\x04kind\"&\n" +
 	"\aBarrier\x12\x1b\n" +
 	"\tmaster_id\x18\x01 \x01(\tR\bmasterId\"9\n" +
@@ -3002,6 +3137,10 @@ const file_mesosd_v1_mesosd_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x02(\v2\x11.mesos.v1.AgentIDR\aagentId\x12-\n" +
 	"\x06config\x18\x02 \x01(\v2\x15.mesos.v1.DrainConfigR\x06config\"@\n" +
 	"\x10MarkAgentDrained\x12,\n" +
+	"\bagent_id\x18\x01 \x02(\v2\x11.mesos.v1.AgentIDR\aagentId\"?\n" +
+	"\x0fDeactivateAgent\x12,\n" +
+	"\bagent_id\x18\x01 \x02(\v2\x11.mesos.v1.AgentIDR\aagentId\"?\n" +
+	"\x0fReactivateAgent\x12,\n" +
 	"\bagent_id\x18\x01 \x02(\v2\x11.mesos.v1.AgentIDR\aagentId\"c\n" +
 	"\n" +
 	"AgentDrain\x12,\n" +
@@ -3026,12 +3165,13 @@ const file_mesosd_v1_mesosd_proto_rawDesc = "" +
 	"\x0fremoved_masters\x18\f \x03(\x04R\x0eremovedMasters\x121\n" +
 	"\bmachines\x182 \x03(\v2\x15.mesos.v1.MachineInfoR\bmachines\x12:\n" +
 	"\bschedule\x183 \x01(\v2\x1e.mesos.v1.maintenance.ScheduleR\bschedule\x12-\n" +
-	"\x06drains\x184 \x03(\v2\x15.mesosd.v1.AgentDrainR\x06drains\"\x9c\x02\n" +
+	"\x06drains\x184 \x03(\v2\x15.mesosd.v1.AgentDrainR\x06drains\"\xbe\x02\n" +
 	"\rRegistryAgent\x12'\n" +
 	"\x04info\x18\x01 \x02(\v2\x13.mesos.v1.AgentInfoR\x04info\x124\n" +
 	"\x05state\x18\x02 \x02(\x0e2\x1e.mesosd.v1.RegistryAgent.StateR\x05state\x12\"\n" +
 	"\rstate_time_ns\x18\x03 \x01(\x03R\vstateTimeNs\x12I\n" +
-	"\x16checkpointed_resources\x18\x04 \x03(\v2\x12.mesos.v1.ResourceR\x15checkpointedResources\"=\n" +
+	"\x16checkpointed_resources\x18\x04 \x03(\v2\x12.mesos.v1.ResourceR\x15checkpointedResources\x12 \n" +
+	"\vdeactivated\x18\x05 \x01(\bR\vdeactivated\"=\n" +
 	"\x05State\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\f\n" +
 	"\bADMITTED\x10\x01\x12\x0f\n" +
@@ -3146,7 +3286,7 @@ func file_mesosd_v1_mesosd_proto_rawDescGZIP() []byte {
 }
 
 var file_mesosd_v1_mesosd_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_mesosd_v1_mesosd_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_mesosd_v1_mesosd_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_mesosd_v1_mesosd_proto_goTypes = []any{
 	(RegistryAgent_State)(0),               // 0: mesosd.v1.RegistryAgent.State
 	(AgentEvent_Type)(0),                   // 1: mesosd.v1.AgentEvent.Type
@@ -3173,148 +3313,154 @@ var file_mesosd_v1_mesosd_proto_goTypes = []any{
 	(*StopMaintenance)(nil),                // 22: mesosd.v1.StopMaintenance
 	(*DrainAgent)(nil),                     // 23: mesosd.v1.DrainAgent
 	(*MarkAgentDrained)(nil),               // 24: mesosd.v1.MarkAgentDrained
-	(*AgentDrain)(nil),                     // 25: mesosd.v1.AgentDrain
-	(*Registry)(nil),                       // 26: mesosd.v1.Registry
-	(*RegistryAgent)(nil),                  // 27: mesosd.v1.RegistryAgent
-	(*RegistryFramework)(nil),              // 28: mesosd.v1.RegistryFramework
-	(*AgentSubscribe)(nil),                 // 29: mesosd.v1.AgentSubscribe
-	(*AgentEvent)(nil),                     // 30: mesosd.v1.AgentEvent
-	(*AgentCall)(nil),                      // 31: mesosd.v1.AgentCall
-	(*StatusUpdate)(nil),                   // 32: mesosd.v1.StatusUpdate
-	(*MasterPeer)(nil),                     // 33: mesosd.v1.MasterPeer
-	(*AgentEvent_Registered)(nil),          // 34: mesosd.v1.AgentEvent.Registered
-	(*AgentEvent_RunTask)(nil),             // 35: mesosd.v1.AgentEvent.RunTask
-	(*AgentEvent_KillTask)(nil),            // 36: mesosd.v1.AgentEvent.KillTask
-	(*AgentEvent_Acknowledge)(nil),         // 37: mesosd.v1.AgentEvent.Acknowledge
-	(*AgentEvent_Ping)(nil),                // 38: mesosd.v1.AgentEvent.Ping
-	(*AgentEvent_ShutdownFramework)(nil),   // 39: mesosd.v1.AgentEvent.ShutdownFramework
-	(*AgentEvent_ReconcileTasks)(nil),      // 40: mesosd.v1.AgentEvent.ReconcileTasks
-	(*AgentEvent_Shutdown)(nil),            // 41: mesosd.v1.AgentEvent.Shutdown
-	(*AgentEvent_CheckpointResources)(nil), // 42: mesosd.v1.AgentEvent.CheckpointResources
-	(*AgentCall_Pong)(nil),                 // 43: mesosd.v1.AgentCall.Pong
-	(*v1.MasterInfo)(nil),                  // 44: mesos.v1.MasterInfo
-	(*v1.AgentInfo)(nil),                   // 45: mesos.v1.AgentInfo
-	(*v1.AgentID)(nil),                     // 46: mesos.v1.AgentID
-	(*v1.FrameworkInfo)(nil),               // 47: mesos.v1.FrameworkInfo
-	(*v1.FrameworkID)(nil),                 // 48: mesos.v1.FrameworkID
-	(*v1.WeightInfo)(nil),                  // 49: mesos.v1.WeightInfo
-	(*quota.QuotaConfig)(nil),              // 50: mesos.v1.quota.QuotaConfig
-	(*v1.Resource)(nil),                    // 51: mesos.v1.Resource
-	(*maintenance.Schedule)(nil),           // 52: mesos.v1.maintenance.Schedule
-	(*v1.MachineID)(nil),                   // 53: mesos.v1.MachineID
-	(*v1.DrainConfig)(nil),                 // 54: mesos.v1.DrainConfig
-	(*v1.DrainInfo)(nil),                   // 55: mesos.v1.DrainInfo
-	(*v1.MachineInfo)(nil),                 // 56: mesos.v1.MachineInfo
-	(*v1.Task)(nil),                        // 57: mesos.v1.Task
-	(*v1.ExecutorID)(nil),                  // 58: mesos.v1.ExecutorID
-	(*v1.TaskStatus)(nil),                  // 59: mesos.v1.TaskStatus
-	(v1.TaskState)(0),                      // 60: mesos.v1.TaskState
-	(*v1.TaskInfo)(nil),                    // 61: mesos.v1.TaskInfo
-	(*v1.TaskID)(nil),                      // 62: mesos.v1.TaskID
-	(*v1.KillPolicy)(nil),                  // 63: mesos.v1.KillPolicy
+	(*DeactivateAgent)(nil),                // 25: mesosd.v1.DeactivateAgent
+	(*ReactivateAgent)(nil),                // 26: mesosd.v1.ReactivateAgent
+	(*AgentDrain)(nil),                     // 27: mesosd.v1.AgentDrain
+	(*Registry)(nil),                       // 28: mesosd.v1.Registry
+	(*RegistryAgent)(nil),                  // 29: mesosd.v1.RegistryAgent
+	(*RegistryFramework)(nil),              // 30: mesosd.v1.RegistryFramework
+	(*AgentSubscribe)(nil),                 // 31: mesosd.v1.AgentSubscribe
+	(*AgentEvent)(nil),                     // 32: mesosd.v1.AgentEvent
+	(*AgentCall)(nil),                      // 33: mesosd.v1.AgentCall
+	(*StatusUpdate)(nil),                   // 34: mesosd.v1.StatusUpdate
+	(*MasterPeer)(nil),                     // 35: mesosd.v1.MasterPeer
+	(*AgentEvent_Registered)(nil),          // 36: mesosd.v1.AgentEvent.Registered
+	(*AgentEvent_RunTask)(nil),             // 37: mesosd.v1.AgentEvent.RunTask
+	(*AgentEvent_KillTask)(nil),            // 38: mesosd.v1.AgentEvent.KillTask
+	(*AgentEvent_Acknowledge)(nil),         // 39: mesosd.v1.AgentEvent.Acknowledge
+	(*AgentEvent_Ping)(nil),                // 40: mesosd.v1.AgentEvent.Ping
+	(*AgentEvent_ShutdownFramework)(nil),   // 41: mesosd.v1.AgentEvent.ShutdownFramework
+	(*AgentEvent_ReconcileTasks)(nil),      // 42: mesosd.v1.AgentEvent.ReconcileTasks
+	(*AgentEvent_Shutdown)(nil),            // 43: mesosd.v1.AgentEvent.Shutdown
+	(*AgentEvent_CheckpointResources)(nil), // 44: mesosd.v1.AgentEvent.CheckpointResources
+	(*AgentCall_Pong)(nil),                 // 45: mesosd.v1.AgentCall.Pong
+	(*v1.MasterInfo)(nil),                  // 46: mesos.v1.MasterInfo
+	(*v1.AgentInfo)(nil),                   // 47: mesos.v1.AgentInfo
+	(*v1.AgentID)(nil),                     // 48: mesos.v1.AgentID
+	(*v1.FrameworkInfo)(nil),               // 49: mesos.v1.FrameworkInfo
+	(*v1.FrameworkID)(nil),                 // 50: mesos.v1.FrameworkID
+	(*v1.WeightInfo)(nil),                  // 51: mesos.v1.WeightInfo
+	(*quota.QuotaConfig)(nil),              // 52: mesos.v1.quota.QuotaConfig
+	(*v1.Resource)(nil),                    // 53: mesos.v1.Resource
+	(*maintenance.Schedule)(nil),           // 54: mesos.v1.maintenance.Schedule
+	(*v1.MachineID)(nil),                   // 55: mesos.v1.MachineID
+	(*v1.DrainConfig)(nil),                 // 56: mesos.v1.DrainConfig
+	(*v1.DrainInfo)(nil),                   // 57: mesos.v1.DrainInfo
+	(*v1.MachineInfo)(nil),                 // 58: mesos.v1.MachineInfo
+	(*v1.Task)(nil),                        // 59: mesos.v1.Task
+	(*v1.ExecutorID)(nil),                  // 60: mesos.v1.ExecutorID
+	(*v1.TaskStatus)(nil),                  // 61: mesos.v1.TaskStatus
+	(v1.TaskState)(0),                      // 62: mesos.v1.TaskState
+	(*v1.TaskInfo)(nil),                    // 63: mesos.v1.TaskInfo
+	(*v1.TaskID)(nil),                      // 64: mesos.v1.TaskID
+	(*v1.KillPolicy)(nil),                  // 65: mesos.v1.KillPolicy
 }
 var file_mesosd_v1_mesosd_proto_depIdxs = []int32{
-	4,  // 0: mesosd.v1.Command.barrier:type_name -> mesosd.v1.Barrier
-	5,  // 1: mesosd.v1.Command.set_master_info:type_name -> mesosd.v1.SetMasterInfo
-	6,  // 2: mesosd.v1.Command.admit_agent:type_name -> mesosd.v1.AdmitAgent
-	7,  // 3: mesosd.v1.Command.update_agent:type_name -> mesosd.v1.UpdateAgent
-	8,  // 4: mesosd.v1.Command.mark_agent_unreachable:type_name -> mesosd.v1.MarkAgentUnreachable
-	9,  // 5: mesosd.v1.Command.mark_agent_reachable:type_name -> mesosd.v1.MarkAgentReachable
-	10, // 6: mesosd.v1.Command.mark_agent_gone:type_name -> mesosd.v1.MarkAgentGone
-	11, // 7: mesosd.v1.Command.remove_agents:type_name -> mesosd.v1.RemoveAgents
-	12, // 8: mesosd.v1.Command.add_framework:type_name -> mesosd.v1.AddFramework
-	13, // 9: mesosd.v1.Command.update_framework:type_name -> mesosd.v1.UpdateFramework
-	14, // 10: mesosd.v1.Command.disconnect_framework:type_name -> mesosd.v1.DisconnectFramework
-	15, // 11: mesosd.v1.Command.reconnect_framework:type_name -> mesosd.v1.ReconnectFramework
-	16, // 12: mesosd.v1.Command.remove_framework:type_name -> mesosd.v1.RemoveFramework
-	17, // 13: mesosd.v1.Command.update_weights:type_name -> mesosd.v1.UpdateWeights
-	18, // 14: mesosd.v1.Command.update_quota:type_name -> mesosd.v1.UpdateQuota
-	19, // 15: mesosd.v1.Command.update_agent_resources:type_name -> mesosd.v1.UpdateAgentResources
-	20, // 16: mesosd.v1.Command.update_maintenance_schedule:type_name -> mesosd.v1.UpdateMaintenanceSchedule
-	21, // 17: mesosd.v1.Command.start_maintenance:type_name -> mesosd.v1.StartMaintenance
-	22, // 18: mesosd.v1.Command.stop_maintenance:type_name -> mesosd.v1.StopMaintenance
-	23, // 19: mesosd.v1.Command.drain_agent:type_name -> mesosd.v1.DrainAgent
-	24, // 20: mesosd.v1.Command.mark_agent_drained:type_name -> mesosd.v1.MarkAgentDrained
-	44, // 21: mesosd.v1.SetMasterInfo.info:type_name -> mesos.v1.MasterInfo
-	45, // 22: mesosd.v1.AdmitAgent.info:type_name -> mesos.v1.AgentInfo
-	45, // 23: mesosd.v1.UpdateAgent.info:type_name -> mesos.v1.AgentInfo
-	46, // 24: mesosd.v1.MarkAgentUnreachable.agent_id:type_name -> mesos.v1.AgentID
-	46, // 25: mesosd.v1.MarkAgentReachable.agent_id:type_name -> mesos.v1.AgentID
-	46, // 26: mesosd.v1.MarkAgentGone.agent_id:type_name -> mesos.v1.AgentID
-	46, // 27: mesosd.v1.RemoveAgents.agent_ids:type_name -> mesos.v1.AgentID
-	47, // 28: mesosd.v1.AddFramework.info:type_name -> mesos.v1.FrameworkInfo
-	47, // 29: mesosd.v1.UpdateFramework.info:type_name -> mesos.v1.FrameworkInfo
-	48, // 30: mesosd.v1.DisconnectFramework.framework_id:type_name -> mesos.v1.FrameworkID
-	48, // 31: mesosd.v1.ReconnectFramework.framework_id:type_name -> mesos.v1.FrameworkID
-	48, // 32: mesosd.v1.RemoveFramework.framework_id:type_name -> mesos.v1.FrameworkID
-	49, // 33: mesosd.v1.UpdateWeights.weights:type_name -> mesos.v1.WeightInfo
-	50, // 34: mesosd.v1.UpdateQuota.configs:type_name -> mesos.v1.quota.QuotaConfig
-	46, // 35: mesosd.v1.UpdateAgentResources.agent_id:type_name -> mesos.v1.AgentID
-	51, // 36: mesosd.v1.UpdateAgentResources.total:type_name -> mesos.v1.Resource
-	51, // 37: mesosd.v1.UpdateAgentResources.checkpointed:type_name -> mesos.v1.Resource
-	52, // 38: mesosd.v1.UpdateMaintenanceSchedule.schedule:type_name -> mesos.v1.maintenance.Schedule
-	53, // 39: mesosd.v1.StartMaintenance.machines:type_name -> mesos.v1.MachineID
-	53, // 40: mesosd.v1.StopMaintenance.machines:type_name -> mesos.v1.MachineID
-	46, // 41: mesosd.v1.DrainAgent.agent_id:type_name -> mesos.v1.AgentID
-	54, // 42: mesosd.v1.DrainAgent.config:type_name -> mesos.v1.DrainConfig
-	46, // 43: mesosd.v1.MarkAgentDrained.agent_id:type_name -> mesos.v1.AgentID
-	46, // 44: mesosd.v1.AgentDrain.agent_id:type_name -> mesos.v1.AgentID
-	55, // 45: mesosd.v1.AgentDrain.info:type_name -> mesos.v1.DrainInfo
-	44, // 46: mesosd.v1.Registry.master:type_name -> mesos.v1.MasterInfo
-	27, // 47: mesosd.v1.Registry.agents:type_name -> mesosd.v1.RegistryAgent
-	28, // 48: mesosd.v1.Registry.frameworks:type_name -> mesosd.v1.RegistryFramework
-	49, // 49: mesosd.v1.Registry.weights:type_name -> mesos.v1.WeightInfo
-	50, // 50: mesosd.v1.Registry.quota_configs:type_name -> mesos.v1.quota.QuotaConfig
-	28, // 51: mesosd.v1.Registry.completed_framework_infos:type_name -> mesosd.v1.RegistryFramework
-	33, // 52: mesosd.v1.Registry.masters:type_name -> mesosd.v1.MasterPeer
-	56, // 53: mesosd.v1.Registry.machines:type_name -> mesos.v1.MachineInfo
-	52, // 54: mesosd.v1.Registry.schedule:type_name -> mesos.v1.maintenance.Schedule
-	25, // 55: mesosd.v1.Registry.drains:type_name -> mesosd.v1.AgentDrain
-	45, // 56: mesosd.v1.RegistryAgent.info:type_name -> mesos.v1.AgentInfo
-	0,  // 57: mesosd.v1.RegistryAgent.state:type_name -> mesosd.v1.RegistryAgent.State
-	51, // 58: mesosd.v1.RegistryAgent.checkpointed_resources:type_name -> mesos.v1.Resource
-	47, // 59: mesosd.v1.RegistryFramework.info:type_name -> mesos.v1.FrameworkInfo
-	45, // 60: mesosd.v1.AgentSubscribe.info:type_name -> mesos.v1.AgentInfo
-	57, // 61: mesosd.v1.AgentSubscribe.tasks:type_name -> mesos.v1.Task
-	47, // 62: mesosd.v1.AgentSubscribe.frameworks:type_name -> mesos.v1.FrameworkInfo
-	51, // 63: mesosd.v1.AgentSubscribe.checkpointed_resources:type_name -> mesos.v1.Resource
-	1,  // 64: mesosd.v1.AgentEvent.type:type_name -> mesosd.v1.AgentEvent.Type
-	34, // 65: mesosd.v1.AgentEvent.registered:type_name -> mesosd.v1.AgentEvent.Registered
-	35, // 66: mesosd.v1.AgentEvent.run_task:type_name -> mesosd.v1.AgentEvent.RunTask
-	36, // 67: mesosd.v1.AgentEvent.kill_task:type_name -> mesosd.v1.AgentEvent.KillTask
-	37, // 68: mesosd.v1.AgentEvent.acknowledge:type_name -> mesosd.v1.AgentEvent.Acknowledge
-	38, // 69: mesosd.v1.AgentEvent.ping:type_name -> mesosd.v1.AgentEvent.Ping
-	39, // 70: mesosd.v1.AgentEvent.shutdown_framework:type_name -> mesosd.v1.AgentEvent.ShutdownFramework
-	40, // 71: mesosd.v1.AgentEvent.reconcile_tasks:type_name -> mesosd.v1.AgentEvent.ReconcileTasks
-	41, // 72: mesosd.v1.AgentEvent.shutdown:type_name -> mesosd.v1.AgentEvent.Shutdown
-	42, // 73: mesosd.v1.AgentEvent.checkpoint_resources:type_name -> mesosd.v1.AgentEvent.CheckpointResources
-	2,  // 74: mesosd.v1.AgentCall.type:type_name -> mesosd.v1.AgentCall.Type
-	46, // 75: mesosd.v1.AgentCall.agent_id:type_name -> mesos.v1.AgentID
-	32, // 76: mesosd.v1.AgentCall.status_update:type_name -> mesosd.v1.StatusUpdate
-	43, // 77: mesosd.v1.AgentCall.pong:type_name -> mesosd.v1.AgentCall.Pong
-	48, // 78: mesosd.v1.StatusUpdate.framework_id:type_name -> mesos.v1.FrameworkID
-	58, // 79: mesosd.v1.StatusUpdate.executor_id:type_name -> mesos.v1.ExecutorID
-	46, // 80: mesosd.v1.StatusUpdate.agent_id:type_name -> mesos.v1.AgentID
-	59, // 81: mesosd.v1.StatusUpdate.status:type_name -> mesos.v1.TaskStatus
-	60, // 82: mesosd.v1.StatusUpdate.latest_state:type_name -> mesos.v1.TaskState
-	46, // 83: mesosd.v1.AgentEvent.Registered.agent_id:type_name -> mesos.v1.AgentID
-	44, // 84: mesosd.v1.AgentEvent.Registered.master_info:type_name -> mesos.v1.MasterInfo
-	47, // 85: mesosd.v1.AgentEvent.RunTask.framework:type_name -> mesos.v1.FrameworkInfo
-	61, // 86: mesosd.v1.AgentEvent.RunTask.task:type_name -> mesos.v1.TaskInfo
-	48, // 87: mesosd.v1.AgentEvent.KillTask.framework_id:type_name -> mesos.v1.FrameworkID
-	62, // 88: mesosd.v1.AgentEvent.KillTask.task_id:type_name -> mesos.v1.TaskID
-	63, // 89: mesosd.v1.AgentEvent.KillTask.kill_policy:type_name -> mesos.v1.KillPolicy
-	48, // 90: mesosd.v1.AgentEvent.Acknowledge.framework_id:type_name -> mesos.v1.FrameworkID
-	62, // 91: mesosd.v1.AgentEvent.Acknowledge.task_id:type_name -> mesos.v1.TaskID
-	48, // 92: mesosd.v1.AgentEvent.ShutdownFramework.framework_id:type_name -> mesos.v1.FrameworkID
-	48, // 93: mesosd.v1.AgentEvent.ReconcileTasks.framework_id:type_name -> mesos.v1.FrameworkID
-	62, // 94: mesosd.v1.AgentEvent.ReconcileTasks.task_ids:type_name -> mesos.v1.TaskID
-	51, // 95: mesosd.v1.AgentEvent.CheckpointResources.resources:type_name -> mesos.v1.Resource
-	96, // [96:96] is the sub-list for method output_type
-	96, // [96:96] is the sub-list for method input_type
-	96, // [96:96] is the sub-list for extension type_name
-	96, // [96:96] is the sub-list for extension extendee
-	0,  // [0:96] is the sub-list for field type_name
+	4,   // 0: mesosd.v1.Command.barrier:type_name -> mesosd.v1.Barrier
+	5,   // 1: mesosd.v1.Command.set_master_info:type_name -> mesosd.v1.SetMasterInfo
+	6,   // 2: mesosd.v1.Command.admit_agent:type_name -> mesosd.v1.AdmitAgent
+	7,   // 3: mesosd.v1.Command.update_agent:type_name -> mesosd.v1.UpdateAgent
+	8,   // 4: mesosd.v1.Command.mark_agent_unreachable:type_name -> mesosd.v1.MarkAgentUnreachable
+	9,   // 5: mesosd.v1.Command.mark_agent_reachable:type_name -> mesosd.v1.MarkAgentReachable
+	10,  // 6: mesosd.v1.Command.mark_agent_gone:type_name -> mesosd.v1.MarkAgentGone
+	11,  // 7: mesosd.v1.Command.remove_agents:type_name -> mesosd.v1.RemoveAgents
+	12,  // 8: mesosd.v1.Command.add_framework:type_name -> mesosd.v1.AddFramework
+	13,  // 9: mesosd.v1.Command.update_framework:type_name -> mesosd.v1.UpdateFramework
+	14,  // 10: mesosd.v1.Command.disconnect_framework:type_name -> mesosd.v1.DisconnectFramework
+	15,  // 11: mesosd.v1.Command.reconnect_framework:type_name -> mesosd.v1.ReconnectFramework
+	16,  // 12: mesosd.v1.Command.remove_framework:type_name -> mesosd.v1.RemoveFramework
+	17,  // 13: mesosd.v1.Command.update_weights:type_name -> mesosd.v1.UpdateWeights
+	18,  // 14: mesosd.v1.Command.update_quota:type_name -> mesosd.v1.UpdateQuota
+	19,  // 15: mesosd.v1.Command.update_agent_resources:type_name -> mesosd.v1.UpdateAgentResources
+	20,  // 16: mesosd.v1.Command.update_maintenance_schedule:type_name -> mesosd.v1.UpdateMaintenanceSchedule
+	21,  // 17: mesosd.v1.Command.start_maintenance:type_name -> mesosd.v1.StartMaintenance
+	22,  // 18: mesosd.v1.Command.stop_maintenance:type_name -> mesosd.v1.StopMaintenance
+	23,  // 19: mesosd.v1.Command.drain_agent:type_name -> mesosd.v1.DrainAgent
+	24,  // 20: mesosd.v1.Command.mark_agent_drained:type_name -> mesosd.v1.MarkAgentDrained
+	25,  // 21: mesosd.v1.Command.deactivate_agent:type_name -> mesosd.v1.DeactivateAgent
+	26,  // 22: mesosd.v1.Command.reactivate_agent:type_name -> mesosd.v1.ReactivateAgent
+	46,  // 23: mesosd.v1.SetMasterInfo.info:type_name -> mesos.v1.MasterInfo
+	47,  // 24: mesosd.v1.AdmitAgent.info:type_name -> mesos.v1.AgentInfo
+	47,  // 25: mesosd.v1.UpdateAgent.info:type_name -> mesos.v1.AgentInfo
+	48,  // 26: mesosd.v1.MarkAgentUnreachable.agent_id:type_name -> mesos.v1.AgentID
+	48,  // 27: mesosd.v1.MarkAgentReachable.agent_id:type_name -> mesos.v1.AgentID
+	48,  // 28: mesosd.v1.MarkAgentGone.agent_id:type_name -> mesos.v1.AgentID
+	48,  // 29: mesosd.v1.RemoveAgents.agent_ids:type_name -> mesos.v1.AgentID
+	49,  // 30: mesosd.v1.AddFramework.info:type_name -> mesos.v1.FrameworkInfo
+	49,  // 31: mesosd.v1.UpdateFramework.info:type_name -> mesos.v1.FrameworkInfo
+	50,  // 32: mesosd.v1.DisconnectFramework.framework_id:type_name -> mesos.v1.FrameworkID
+	50,  // 33: mesosd.v1.ReconnectFramework.framework_id:type_name -> mesos.v1.FrameworkID
+	50,  // 34: mesosd.v1.RemoveFramework.framework_id:type_name -> mesos.v1.FrameworkID
+	51,  // 35: mesosd.v1.UpdateWeights.weights:type_name -> mesos.v1.WeightInfo
+	52,  // 36: mesosd.v1.UpdateQuota.configs:type_name -> mesos.v1.quota.QuotaConfig
+	48,  // 37: mesosd.v1.UpdateAgentResources.agent_id:type_name -> mesos.v1.AgentID
+	53,  // 38: mesosd.v1.UpdateAgentResources.total:type_name -> mesos.v1.Resource
+	53,  // 39: mesosd.v1.UpdateAgentResources.checkpointed:type_name -> mesos.v1.Resource
+	54,  // 40: mesosd.v1.UpdateMaintenanceSchedule.schedule:type_name -> mesos.v1.maintenance.Schedule
+	55,  // 41: mesosd.v1.StartMaintenance.machines:type_name -> mesos.v1.MachineID
+	55,  // 42: mesosd.v1.StopMaintenance.machines:type_name -> mesos.v1.MachineID
+	48,  // 43: mesosd.v1.DrainAgent.agent_id:type_name -> mesos.v1.AgentID
+	56,  // 44: mesosd.v1.DrainAgent.config:type_name -> mesos.v1.DrainConfig
+	48,  // 45: mesosd.v1.MarkAgentDrained.agent_id:type_name -> mesos.v1.AgentID
+	48,  // 46: mesosd.v1.DeactivateAgent.agent_id:type_name -> mesos.v1.AgentID
+	48,  // 47: mesosd.v1.ReactivateAgent.agent_id:type_name -> mesos.v1.AgentID
+	48,  // 48: mesosd.v1.AgentDrain.agent_id:type_name -> mesos.v1.AgentID
+	57,  // 49: mesosd.v1.AgentDrain.info:type_name -> mesos.v1.DrainInfo
+	46,  // 50: mesosd.v1.Registry.master:type_name -> mesos.v1.MasterInfo
+	29,  // 51: mesosd.v1.Registry.agents:type_name -> mesosd.v1.RegistryAgent
+	30,  // 52: mesosd.v1.Registry.frameworks:type_name -> mesosd.v1.RegistryFramework
+	51,  // 53: mesosd.v1.Registry.weights:type_name -> mesos.v1.WeightInfo
+	52,  // 54: mesosd.v1.Registry.quota_configs:type_name -> mesos.v1.quota.QuotaConfig
+	30,  // 55: mesosd.v1.Registry.completed_framework_infos:type_name -> mesosd.v1.RegistryFramework
+	35,  // 56: mesosd.v1.Registry.masters:type_name -> mesosd.v1.MasterPeer
+	58,  // 57: mesosd.v1.Registry.machines:type_name -> mesos.v1.MachineInfo
+	54,  // 58: mesosd.v1.Registry.schedule:type_name -> mesos.v1.maintenance.Schedule
+	27,  // 59: mesosd.v1.Registry.drains:type_name -> mesosd.v1.AgentDrain
+	47,  // 60: mesosd.v1.RegistryAgent.info:type_name -> mesos.v1.AgentInfo
+	0,   // 61: mesosd.v1.RegistryAgent.state:type_name -> mesosd.v1.RegistryAgent.State
+	53,  // 62: mesosd.v1.RegistryAgent.checkpointed_resources:type_name -> mesos.v1.Resource
+	49,  // 63: mesosd.v1.RegistryFramework.info:type_name -> mesos.v1.FrameworkInfo
+	47,  // 64: mesosd.v1.AgentSubscribe.info:type_name -> mesos.v1.AgentInfo
+	59,  // 65: mesosd.v1.AgentSubscribe.tasks:type_name -> mesos.v1.Task
+	49,  // 66: mesosd.v1.AgentSubscribe.frameworks:type_name -> mesos.v1.FrameworkInfo
+	53,  // 67: mesosd.v1.AgentSubscribe.checkpointed_resources:type_name -> mesos.v1.Resource
+	1,   // 68: mesosd.v1.AgentEvent.type:type_name -> mesosd.v1.AgentEvent.Type
+	36,  // 69: mesosd.v1.AgentEvent.registered:type_name -> mesosd.v1.AgentEvent.Registered
+	37,  // 70: mesosd.v1.AgentEvent.run_task:type_name -> mesosd.v1.AgentEvent.RunTask
+	38,  // 71: mesosd.v1.AgentEvent.kill_task:type_name -> mesosd.v1.AgentEvent.KillTask
+	39,  // 72: mesosd.v1.AgentEvent.acknowledge:type_name -> mesosd.v1.AgentEvent.Acknowledge
+	40,  // 73: mesosd.v1.AgentEvent.ping:type_name -> mesosd.v1.AgentEvent.Ping
+	41,  // 74: mesosd.v1.AgentEvent.shutdown_framework:type_name -> mesosd.v1.AgentEvent.ShutdownFramework
+	42,  // 75: mesosd.v1.AgentEvent.reconcile_tasks:type_name -> mesosd.v1.AgentEvent.ReconcileTasks
+	43,  // 76: mesosd.v1.AgentEvent.shutdown:type_name -> mesosd.v1.AgentEvent.Shutdown
+	44,  // 77: mesosd.v1.AgentEvent.checkpoint_resources:type_name -> mesosd.v1.AgentEvent.CheckpointResources
+	2,   // 78: mesosd.v1.AgentCall.type:type_name -> mesosd.v1.AgentCall.Type
+	48,  // 79: mesosd.v1.AgentCall.agent_id:type_name -> mesos.v1.AgentID
+	34,  // 80: mesosd.v1.AgentCall.status_update:type_name -> mesosd.v1.StatusUpdate
+	45,  // 81: mesosd.v1.AgentCall.pong:type_name -> mesosd.v1.AgentCall.Pong
+	50,  // 82: mesosd.v1.StatusUpdate.framework_id:type_name -> mesos.v1.FrameworkID
+	60,  // 83: mesosd.v1.StatusUpdate.executor_id:type_name -> mesos.v1.ExecutorID
+	48,  // 84: mesosd.v1.StatusUpdate.agent_id:type_name -> mesos.v1.AgentID
+	61,  // 85: mesosd.v1.StatusUpdate.status:type_name -> mesos.v1.TaskStatus
+	62,  // 86: mesosd.v1.StatusUpdate.latest_state:type_name -> mesos.v1.TaskState
+	48,  // 87: mesosd.v1.AgentEvent.Registered.agent_id:type_name -> mesos.v1.AgentID
+	46,  // 88: mesosd.v1.AgentEvent.Registered.master_info:type_name -> mesos.v1.MasterInfo
+	49,  // 89: mesosd.v1.AgentEvent.RunTask.framework:type_name -> mesos.v1.FrameworkInfo
+	63,  // 90: mesosd.v1.AgentEvent.RunTask.task:type_name -> mesos.v1.TaskInfo
+	50,  // 91: mesosd.v1.AgentEvent.KillTask.framework_id:type_name -> mesos.v1.FrameworkID
+	64,  // 92: mesosd.v1.AgentEvent.KillTask.task_id:type_name -> mesos.v1.TaskID
+	65,  // 93: mesosd.v1.AgentEvent.KillTask.kill_policy:type_name -> mesos.v1.KillPolicy
+	50,  // 94: mesosd.v1.AgentEvent.Acknowledge.framework_id:type_name -> mesos.v1.FrameworkID
+	64,  // 95: mesosd.v1.AgentEvent.Acknowledge.task_id:type_name -> mesos.v1.TaskID
+	50,  // 96: mesosd.v1.AgentEvent.ShutdownFramework.framework_id:type_name -> mesos.v1.FrameworkID
+	50,  // 97: mesosd.v1.AgentEvent.ReconcileTasks.framework_id:type_name -> mesos.v1.FrameworkID
+	64,  // 98: mesosd.v1.AgentEvent.ReconcileTasks.task_ids:type_name -> mesos.v1.TaskID
+	53,  // 99: mesosd.v1.AgentEvent.CheckpointResources.resources:type_name -> mesos.v1.Resource
+	100, // [100:100] is the sub-list for method output_type
+	100, // [100:100] is the sub-list for method input_type
+	100, // [100:100] is the sub-list for extension type_name
+	100, // [100:100] is the sub-list for extension extendee
+	0,   // [0:100] is the sub-list for field type_name
 }
 
 func init() { file_mesosd_v1_mesosd_proto_init() }
@@ -3344,6 +3490,8 @@ func file_mesosd_v1_mesosd_proto_init() {
 		(*Command_StopMaintenance)(nil),
 		(*Command_DrainAgent)(nil),
 		(*Command_MarkAgentDrained)(nil),
+		(*Command_DeactivateAgent)(nil),
+		(*Command_ReactivateAgent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3351,7 +3499,7 @@ func file_mesosd_v1_mesosd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mesosd_v1_mesosd_proto_rawDesc), len(file_mesosd_v1_mesosd_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
