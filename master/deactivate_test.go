@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"net/http"
 	"testing"
 
@@ -88,4 +89,37 @@ func TestDeactivateReactivateAgent(t *testing.T) {
 	if deactivated(tm) {
 		t.Fatal("GET_AGENTS: agent still deactivated after REACTIVATE_AGENT")
 	}
+}
+
+// DRAIN_AGENT with mark_gone: once the agent's tasks are gone it is DRAINED
+// and then marked gone, shut down and never offered again.
+func TestDrainAgentMarkGone(t *testing.T) {
+	tm := startMaster(t, testConfig(t))
+	a := tm.addAgent(agentOpts{hostname: "drain-gone.example"})
+	s := tm.subscribe(codec.Protobuf, frameworkInfo("drain-gone"))
+	s.launch([]*mesos.Offer{s.offer(a)}, cmdTask(t, "t1", a, "cpus:1;mem:128"))
+	a.runTask("t1")
+	a.sendUpdate(s.fid, "t1", mesos.TaskState_TASK_RUNNING)
+	s.update("t1", mesos.TaskState_TASK_RUNNING)
+
+	code, _, _ := operatorCall(t, tm, codec.JSON, &masterpb.Call{Type: masterpb.Call_DRAIN_AGENT.Enum(), DrainAgent: &masterpb.Call_DrainAgent{
+		AgentId: &mesos.AgentID{Value: proto.String(a.id)}, MarkGone: proto.Bool(true),
+	}})
+	if code != http.StatusOK {
+		t.Fatalf("DRAIN_AGENT: %d", code)
+	}
+	a.take("KILL_TASK t1", pb.AgentEvent_KILL_TASK, nil)
+	a.sendUpdate(s.fid, "t1", mesos.TaskState_TASK_KILLED)
+	s.update("t1", mesos.TaskState_TASK_KILLED)
+	tm.forceAllocation()
+	a.take("SHUTDOWN of the drained agent", pb.AgentEvent_SHUTDOWN, nil)
+	waitUntil(t, "the drained agent is gone", func() bool {
+		var state pb.RegistryAgent_State
+		_ = tm.m.do(context.Background(), func() {
+			if ra, ok := tm.m.reg.Agent(a.id); ok {
+				state = ra.GetState()
+			}
+		})
+		return state == pb.RegistryAgent_GONE
+	})
 }

@@ -447,6 +447,16 @@ func (m *Master) driveDrains(drains []*pb.AgentDrain) {
 				if err != nil {
 					delete(m.maint().drained, id)
 					m.log.Warn("could not record agent as drained", "agent", id, "err", err)
+					return
+				}
+				if d.GetInfo().GetConfig().GetMarkGone() {
+					// DRAIN_AGENT with mark_gone: once drained, the agent is
+					// gone for good, as with MARK_AGENT_GONE (gone.go).
+					m.markAgentGone(id, func(err error) {
+						if err != nil {
+							m.log.Warn("could not mark the drained agent gone", "agent", id, "err", err)
+						}
+					})
 				}
 			})
 		}
