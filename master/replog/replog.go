@@ -90,8 +90,8 @@ var (
 	ErrLegacyStore = errors.New("replog: work dir holds a legacy bbolt raft log (raft.db); start this version with a fresh work_dir")
 )
 
-// legacyDBFile is where mesosd kept the whole log (package boltstore)
-// before walstore. There are no released users of that layout, so there is
+// legacyDBFile is where mesosd kept the whole log (one bbolt file, two
+// fdatasyncs per Ready) before walstore. There are no released users of that layout, so there is
 // no migration: Open refuses such a directory instead of starting an empty
 // log next to it (which would make this node forget its votes and entries).
 const legacyDBFile = "raft.db"
@@ -129,8 +129,8 @@ type Config struct {
 	NoSync bool
 }
 
-// logStore is what Log needs from its durable store (a *walstore.Store;
-// boltstore implements it too). Save persists one Ready durably before it
+// logStore is what Log needs from its durable store (a *walstore.Store,
+// checked by the conformance suite in storetest). Save persists one Ready durably before it
 // returns; the raft.Storage methods follow raft's error contract.
 type logStore interface {
 	raft.Storage

@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite for the replicated log's
-// durable stores (boltstore, walstore): the behaviour replog and raft rely
-// on, checked the same way for every implementation, including that
-// everything survives Close and a reopen.
+// durable store (walstore, under several segment sizes): the behaviour
+// replog and raft rely on, including that everything survives Close and a
+// reopen. It is a package of its own so that another store (or a changed
+// walstore layout) is held to the same contract.
 package storetest
 
 import (

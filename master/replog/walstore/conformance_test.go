@@ -23,7 +23,7 @@ func config(segSize int64) storetest.Config {
 	}
 }
 
-// TestConformance runs the storage behaviour shared with boltstore.
+// TestConformance runs the storage contract replog relies on.
 func TestConformance(t *testing.T) { storetest.Run(t, config(0)) }
 
 // TestConformanceSmallSegments runs it again with segments so small that

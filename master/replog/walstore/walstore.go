@@ -249,7 +249,8 @@ func (s *Store) open() error {
 	path := filepath.Join(s.dir, SnapFile)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: s.opts.LockTimeout,
-		// As in boltstore: no freelist write per commit, map freelist.
+		// No freelist write per commit, map freelist: snap.db is small
+		// and rewritten rarely; a lost freelist is rebuilt on open.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
 		NoSync:         s.opts.NoSync,
