@@ -18,6 +18,7 @@ import (
 // 65535, NaN durations). The master prefixes "Task uses invalid health
 // check: ".
 func Validate(hc *mesos.HealthCheck) error {
+	const noun = "health check"
 	if hc.Type == nil {
 		return errors.New("HealthCheck must specify 'type'")
 	}
@@ -26,21 +27,8 @@ func Validate(hc *mesos.HealthCheck) error {
 		if hc.Command == nil {
 			return errors.New("Expecting 'command' to be set for COMMAND health check")
 		}
-		c := hc.GetCommand()
-		if c.GetValue() == "" {
-			kind := "'executable path'"
-			if c.GetShell() {
-				kind = "'shell command'"
-			}
-			return errors.New("Command health check must contain " + kind)
-		}
-		for _, v := range c.GetEnvironment().GetVariables() {
-			if v.GetName() == "" {
-				return errors.New("Health check's `CommandInfo` is invalid: Environment variable has no name")
-			}
-			if v.GetType() == mesos.Environment_Variable_SECRET {
-				return fmt.Errorf("Health check's `CommandInfo` is invalid: secret environment variable %q is not supported", v.GetName())
-			}
+		if err := validateCommand(hc.GetCommand(), noun, "Health check's"); err != nil {
+			return err
 		}
 	case mesos.HealthCheck_HTTP:
 		if hc.Http == nil {
@@ -50,42 +38,74 @@ func Validate(hc *mesos.HealthCheck) error {
 		if h.Scheme != nil && h.GetScheme() != "http" && h.GetScheme() != "https" {
 			return fmt.Errorf("Unsupported HTTP health check scheme: '%s'", h.GetScheme())
 		}
-		if h.Path != nil && (h.GetPath() == "" || h.GetPath()[0] != '/') {
-			return fmt.Errorf("The path '%s' of HTTP health check must start with '/'", h.GetPath())
-		}
-		if err := validatePort("HTTP", h.GetPort()); err != nil {
+		if err := validateHTTP(h.Path, h.GetPort(), noun); err != nil {
 			return err
 		}
 	case mesos.HealthCheck_TCP:
 		if hc.Tcp == nil {
 			return errors.New("Expecting 'tcp' to be set for TCP health check")
 		}
-		if err := validatePort("TCP", hc.GetTcp().GetPort()); err != nil {
+		if err := validatePort("TCP", hc.GetTcp().GetPort(), noun); err != nil {
 			return err
 		}
 	default:
 		return fmt.Errorf("'%s' is not a valid health check type", hc.GetType())
 	}
-	for _, d := range []struct {
-		name string
-		set  bool
-		v    float64
-	}{
-		{"delay_seconds", hc.DelaySeconds != nil, hc.GetDelaySeconds()},
-		{"grace_period_seconds", hc.GracePeriodSeconds != nil, hc.GetGracePeriodSeconds()},
-		{"interval_seconds", hc.IntervalSeconds != nil, hc.GetIntervalSeconds()},
-		{"timeout_seconds", hc.TimeoutSeconds != nil, hc.GetTimeoutSeconds()},
-	} {
-		if d.set && !(d.v >= 0) { // also rejects NaN
-			return fmt.Errorf("Expecting '%s' to be non-negative", d.name)
+	return validateDurations([]duration{
+		{"delay_seconds", hc.DelaySeconds},
+		{"grace_period_seconds", hc.GracePeriodSeconds},
+		{"interval_seconds", hc.IntervalSeconds},
+		{"timeout_seconds", hc.TimeoutSeconds},
+	})
+}
+
+// The rules below are shared by health checks and general checks; noun
+// ("health check" or "check") and owner ("Health check's", "Check's") make
+// the messages Mesos' for each.
+
+func validateCommand(c *mesos.CommandInfo, noun, owner string) error {
+	if c.GetValue() == "" {
+		kind := "'executable path'"
+		if c.GetShell() {
+			kind = "'shell command'"
+		}
+		return fmt.Errorf("Command %s must contain %s", noun, kind)
+	}
+	for _, v := range c.GetEnvironment().GetVariables() {
+		if v.GetName() == "" {
+			return fmt.Errorf("%s `CommandInfo` is invalid: Environment variable has no name", owner)
+		}
+		if v.GetType() == mesos.Environment_Variable_SECRET {
+			return fmt.Errorf("%s `CommandInfo` is invalid: secret environment variable %q is not supported", owner, v.GetName())
 		}
 	}
 	return nil
 }
 
-func validatePort(kind string, port uint32) error {
+func validateHTTP(path *string, port uint32, noun string) error {
+	if path != nil && (*path == "" || (*path)[0] != '/') {
+		return fmt.Errorf("The path '%s' of HTTP %s must start with '/'", *path, noun)
+	}
+	return validatePort("HTTP", port, noun)
+}
+
+func validatePort(kind string, port uint32, noun string) error {
 	if port == 0 || port > 65535 {
-		return fmt.Errorf("Expecting 'port' of %s health check to be in [1, 65535], got %d", kind, port)
+		return fmt.Errorf("Expecting 'port' of %s %s to be in [1, 65535], got %d", kind, noun, port)
+	}
+	return nil
+}
+
+type duration struct {
+	name string
+	v    *float64 // nil: unset, the default applies
+}
+
+func validateDurations(ds []duration) error {
+	for _, d := range ds {
+		if d.v != nil && !(*d.v >= 0) { // also rejects NaN
+			return fmt.Errorf("Expecting '%s' to be non-negative", d.name)
+		}
 	}
 	return nil
 }
