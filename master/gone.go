@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -76,7 +75,6 @@ func (m *Master) markAgentGone(id string, reply func(error)) {
 // removeGoneAgent applies a committed MarkAgentGone to the loop's state.
 func (m *Master) removeGoneAgent(id string) {
 	const msg = "Agent has been marked gone by the operator"
-	now := time.Now()
 	if a, ok := m.agents[id]; ok {
 		a.sendEvent(&pb.AgentEvent{Type: pb.AgentEvent_SHUTDOWN.Enum(), Shutdown: &pb.AgentEvent_Shutdown{Message: proto.String(msg)}})
 		if a.conn != nil {
@@ -96,8 +94,7 @@ func (m *Master) removeGoneAgent(id string) {
 				continue
 			}
 			if !isTerminal(t.state()) {
-				m.goneByOperator(f, t.t, msg, now)
-				m.opTaskStateChanged(t)
+				m.goneByOperator(f, t, msg)
 			}
 			m.removeTask(f, t)
 		}
@@ -110,10 +107,9 @@ func (m *Master) removeGoneAgent(id string) {
 				continue
 			}
 			delete(f.unreachable, t.GetTaskId().GetValue())
-			gone := proto.Clone(t).(*mesos.Task)
-			m.goneByOperator(f, gone, msg, now)
-			m.opTaskUpdated(f.id, gone.GetStatuses()[len(gone.GetStatuses())-1], mesos.TaskState_TASK_GONE_BY_OPERATOR)
-			f.addCompleted(gone)
+			gone := &task{t: proto.Clone(t).(*mesos.Task)}
+			m.goneByOperator(f, gone, msg)
+			f.addCompleted(gone.t)
 		}
 	}
 	m.metrics.inc("master/slave_removals")
@@ -121,19 +117,12 @@ func (m *Master) removeGoneAgent(id string) {
 	m.version++
 }
 
-// goneByOperator moves t to TASK_GONE_BY_OPERATOR and tells its framework.
-func (m *Master) goneByOperator(f *framework, t *mesos.Task, msg string, now time.Time) {
-	st := &mesos.TaskStatus{
-		TaskId:    t.GetTaskId(),
-		State:     mesos.TaskState_TASK_GONE_BY_OPERATOR.Enum(),
-		Source:    mesos.TaskStatus_SOURCE_MASTER.Enum(),
-		Reason:    mesos.TaskStatus_REASON_AGENT_REMOVED_BY_OPERATOR.Enum(),
-		Message:   proto.String(msg),
-		AgentId:   t.GetAgentId(),
-		Timestamp: proto.Float64(float64(now.UnixNano()) / 1e9),
-	}
-	t.State = st.State
-	t.Statuses = appendStatus(t.Statuses, st)
+// goneByOperator moves t to TASK_GONE_BY_OPERATOR and tells its framework
+// and the operator streams.
+func (m *Master) goneByOperator(f *framework, t *task, msg string) {
+	t.setState(mesos.TaskState_TASK_GONE_BY_OPERATOR, mesos.TaskStatus_REASON_AGENT_REMOVED_BY_OPERATOR.Enum(), msg)
 	m.countState(mesos.TaskState_TASK_GONE_BY_OPERATOR)
-	f.send(&scheduler.Event{Type: scheduler.Event_UPDATE.Enum(), Update: &scheduler.Event_Update{Status: proto.Clone(st).(*mesos.TaskStatus)}})
+	sts := t.t.GetStatuses()
+	f.send(&scheduler.Event{Type: scheduler.Event_UPDATE.Enum(), Update: &scheduler.Event_Update{Status: proto.Clone(sts[len(sts)-1]).(*mesos.TaskStatus)}})
+	m.opTaskStateChanged(t)
 }

@@ -153,7 +153,7 @@ func (m *Master) maintenanceCycle(now time.Time, byFramework map[string][]*mesos
 				wantUnavail[a.id] = mi.GetUnavailability()
 			}
 		}
-		if m.reg.AgentDrain(a.id) != nil || m.reg.AgentDeactivated(a.id) {
+		if m.agentDeactivated(a.id) {
 			wantBlocked[a.id] = true
 		}
 	}
@@ -623,6 +623,12 @@ func (m *Master) maintenanceUpdate(cmd *pb.Command, reply func(error)) {
 		m.version++
 		reply(nil)
 	})
+}
+
+// agentDeactivated reports whether an agent gets no offers because of the
+// operator (DEACTIVATE_AGENT or a drain), as GET_AGENTS' `deactivated` says.
+func (m *Master) agentDeactivated(id string) bool {
+	return m.reg.AgentDeactivated(id) || m.reg.AgentDrain(id) != nil
 }
 
 // knownAgentID validates the agent ID of DRAIN/DEACTIVATE/REACTIVATE_AGENT.

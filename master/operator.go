@@ -266,7 +266,7 @@ func (m *Master) agentProto(a *agent) *masterpb.Response_GetAgents_Agent {
 	return &masterpb.Response_GetAgents_Agent{
 		AgentInfo:          a.info,
 		Active:             proto.Bool(a.conn != nil),
-		Deactivated:        proto.Bool(m.reg.AgentDeactivated(a.id) || m.reg.AgentDrain(a.id) != nil),
+		Deactivated:        proto.Bool(m.agentDeactivated(a.id)),
 		Version:            proto.String(a.version),
 		Pid:                proto.String(fmt.Sprintf("slave(1)@%s:%d", a.info.GetHostname(), a.info.GetPort())),
 		RegisteredTime:     timeInfo(a.registeredTime),

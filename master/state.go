@@ -127,7 +127,7 @@ func (m *Master) buildSnapshot() *stateSnapshot {
 			"reserved_resources":   reservedByRole(a.info.GetResources()),
 			"unreserved_resources": unreservedSums(a.info.GetResources()),
 			"active":               a.conn != nil,
-			"deactivated":          m.reg.AgentDeactivated(a.id) || m.reg.AgentDrain(a.id) != nil,
+			"deactivated":          m.agentDeactivated(a.id),
 			"version":              a.version,
 			"capabilities":         []string{"MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"},
 		}
