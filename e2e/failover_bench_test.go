@@ -74,8 +74,7 @@ func (c *haCluster) waitFollows(tb testing.TB, i, leader int) {
 	want := ":" + strconv.Itoa(c.mPorts[leader])
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest(http.MethodGet, c.masterURL(i)+"/master/redirect", nil)
-		resp, err := haNoRedirectClient.Do(req)
+		resp, err := noRedirect.Get(c.masterURL(i) + "/master/redirect")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusTemporaryRedirect && strings.HasSuffix(resp.Header.Get("Location"), want) {
@@ -85,9 +84,4 @@ func (c *haCluster) waitFollows(tb testing.TB, i, leader int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	tb.Fatalf("master%d does not follow master%d 30s after its restart", i+1, leader+1)
-}
-
-var haNoRedirectClient = &http.Client{
-	Timeout:       5 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }

@@ -183,7 +183,7 @@ func TestOperatorSubscribeFollowsLeadership(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, follower.url+"/api/v1", bytes.NewReader(body))
 	req.Header.Set("Content-Type", codec.JSON.ContentType())
 	req.Header.Set("Accept", codec.JSON.ContentType())
-	resp, err := noRedirectClient.Do(req)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,5 +203,3 @@ func TestOperatorSubscribeFollowsLeadership(t *testing.T) {
 		t.Fatal("operator stream still open 10s after its master stopped")
 	}
 }
-
-var noRedirectClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
