@@ -110,7 +110,9 @@ func (m *Master) closeOperatorStreams() {
 }
 
 // publishOperator sends the event build returns to every operator stream;
-// build runs only if there is one.
+// build runs only if there is one. The op* helpers check for subscribers
+// before calling it: their closures escape, and launches and
+// re-registration storms call them once per task.
 func (m *Master) publishOperator(build func() *masterpb.Event) {
 	if len(m.opSubs) == 0 {
 		return
@@ -126,6 +128,9 @@ func (m *Master) publishOperator(build func() *masterpb.Event) {
 
 // opTaskAdded publishes TASK_ADDED for a task the master just learned.
 func (m *Master) opTaskAdded(t *task) {
+	if len(m.opSubs) == 0 {
+		return
+	}
 	m.publishOperator(func() *masterpb.Event {
 		return &masterpb.Event{Type: masterpb.Event_TASK_ADDED.Enum(),
 			TaskAdded: &masterpb.Event_TaskAdded{Task: proto.Clone(t.t).(*mesos.Task)}}
@@ -135,6 +140,9 @@ func (m *Master) opTaskAdded(t *task) {
 // opTaskUpdated publishes TASK_UPDATED: st is the status the master just
 // processed, state the task's latest state.
 func (m *Master) opTaskUpdated(fwID string, st *mesos.TaskStatus, state mesos.TaskState) {
+	if len(m.opSubs) == 0 {
+		return
+	}
 	m.publishOperator(func() *masterpb.Event {
 		return &masterpb.Event{Type: masterpb.Event_TASK_UPDATED.Enum(),
 			TaskUpdated: &masterpb.Event_TaskUpdated{
@@ -158,6 +166,9 @@ func (m *Master) opTaskStateChanged(t *task) {
 
 // opAgentAdded publishes AGENT_ADDED for a registered or re-registered agent.
 func (m *Master) opAgentAdded(a *agent) {
+	if len(m.opSubs) == 0 {
+		return
+	}
 	m.publishOperator(func() *masterpb.Event {
 		return &masterpb.Event{Type: masterpb.Event_AGENT_ADDED.Enum(),
 			AgentAdded: &masterpb.Event_AgentAdded{Agent: proto.Clone(m.agentProto(a)).(*masterpb.Response_GetAgents_Agent)}}
@@ -166,6 +177,9 @@ func (m *Master) opAgentAdded(a *agent) {
 
 // opAgentRemoved publishes AGENT_REMOVED (unreachable, gone or shut down).
 func (m *Master) opAgentRemoved(id string) {
+	if len(m.opSubs) == 0 {
+		return
+	}
 	m.publishOperator(func() *masterpb.Event {
 		return &masterpb.Event{Type: masterpb.Event_AGENT_REMOVED.Enum(),
 			AgentRemoved: &masterpb.Event_AgentRemoved{AgentId: &mesos.AgentID{Value: proto.String(id)}}}
@@ -174,6 +188,9 @@ func (m *Master) opAgentRemoved(id string) {
 
 // opFrameworkAdded publishes FRAMEWORK_ADDED for a new framework.
 func (m *Master) opFrameworkAdded(f *framework) {
+	if len(m.opSubs) == 0 {
+		return
+	}
 	m.publishOperator(func() *masterpb.Event {
 		return &masterpb.Event{Type: masterpb.Event_FRAMEWORK_ADDED.Enum(),
 			FrameworkAdded: &masterpb.Event_FrameworkAdded{Framework: proto.Clone(m.frameworkProto(f)).(*masterpb.Response_GetFrameworks_Framework)}}
@@ -183,6 +200,9 @@ func (m *Master) opFrameworkAdded(f *framework) {
 // opFrameworkUpdated publishes FRAMEWORK_UPDATED (re-subscribed,
 // disconnected, or its FrameworkInfo changed).
 func (m *Master) opFrameworkUpdated(f *framework) {
+	if len(m.opSubs) == 0 {
+		return
+	}
 	m.publishOperator(func() *masterpb.Event {
 		return &masterpb.Event{Type: masterpb.Event_FRAMEWORK_UPDATED.Enum(),
 			FrameworkUpdated: &masterpb.Event_FrameworkUpdated{Framework: proto.Clone(m.frameworkProto(f)).(*masterpb.Response_GetFrameworks_Framework)}}
@@ -192,6 +212,9 @@ func (m *Master) opFrameworkUpdated(f *framework) {
 // opFrameworkRemoved publishes FRAMEWORK_REMOVED (torn down or failed over
 // past its timeout).
 func (m *Master) opFrameworkRemoved(info *mesos.FrameworkInfo) {
+	if len(m.opSubs) == 0 {
+		return
+	}
 	m.publishOperator(func() *masterpb.Event {
 		return &masterpb.Event{Type: masterpb.Event_FRAMEWORK_REMOVED.Enum(),
 			FrameworkRemoved: &masterpb.Event_FrameworkRemoved{FrameworkInfo: proto.Clone(info).(*mesos.FrameworkInfo)}}
